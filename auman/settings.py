@@ -1,0 +1,281 @@
+"""AUMAn settings: everything an operator may change comes from the environment.
+
+Every variable is listed in README.md. Bad values fail loudly at start-up with
+ImproperlyConfigured instead of surfacing later as odd behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("AUMAN_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("SECRET_KEY must be set in production")
+    # A fixed key for local runs and tests only; README tells operators to set SECRET_KEY.
+    SECRET_KEY = "auman-local-development-key-not-for-production"  # noqa: S105
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_gis",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "leaflet",
+    "accounts",
+    "roadworks",
+    "traffic",
+    "maps",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "auman.urls"
+WSGI_APPLICATION = "auman.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "auman.context_processors.city",
+            ],
+        },
+    },
+]
+
+# --- Servers -----------------------------------------------------------------
+# Without DATABASE_URL / REDIS_URL, `make run` and `make test` start project-local
+# servers under ./var on these ports; the defaults point there.
+DATABASE_URL = env_str("DATABASE_URL", "postgis://auman@127.0.0.1:54329/auman")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63799/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "auman"),
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+            # A cache outage must not take the site down: feeds are rebuilt from PostGIS instead.
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+# Every periodic job is declared here, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "conflicts-full-sweep": {
+        "task": "roadworks.tasks.conflicts_sweep",
+        "schedule": timedelta(minutes=env_int("AUMAN_CONFLICT_SWEEP_MINUTES", 15, minimum=1)),
+    },
+}
+
+# --- Auth --------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "maps:index"
+LOGOUT_REDIRECT_URL = "maps:index"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and SITE_URL.startswith("https"))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- I18n --------------------------------------------------------------------
+LANGUAGE_CODE = "de"
+LANGUAGES = [("de", _("German")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Berlin")  # shown to users; stored in UTC
+
+# --- Static ------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Oversized payloads are refused before they are parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("AUMAN_MAX_REQUEST_BYTES", 2 * 1024 * 1024, minimum=1024)
+
+# --- REST API ----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "auman.api.FeaturePagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 100, minimum=1),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "auman.api.exception_handler",
+    "DATETIME_FORMAT": "iso-8601",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AUMAn API",
+    "DESCRIPTION": "Roadworks and traffic incidents. Geometry is GeoJSON in WGS84 (lon/lat).",
+    "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- The city ------------------------------------------------------------------
+AUMAN_CITY_NAME = env_str("AUMAN_CITY_NAME", "Mannheim")
+# Metric CRS for storage: buffers and distances in metres. Changing it needs a fresh database.
+AUMAN_SRID = env_int("AUMAN_SRID", 25832)
+AUMAN_SERVICE_AREA_FILE = Path(
+    env_str("AUMAN_SERVICE_AREA_FILE", str(BASE_DIR / "auman/data/mannheim_boundary.geojson"))
+)
+# Tolerance around the service area in metres: works on a boundary road stay valid.
+AUMAN_SERVICE_AREA_TOLERANCE_M = env_float("AUMAN_SERVICE_AREA_TOLERANCE_M", 50, minimum=0)
+AUMAN_MAX_VERTICES = env_int("AUMAN_MAX_VERTICES", 5000, minimum=2)
+AUMAN_CONFLICT_BUFFER_M = env_float("AUMAN_CONFLICT_BUFFER_M", 10, minimum=0)
+# Completed works stay public this many days.
+AUMAN_PUBLIC_COMPLETED_DAYS = env_int("AUMAN_PUBLIC_COMPLETED_DAYS", 14, minimum=0)
+AUMAN_MAP_CENTER = [env_float("AUMAN_MAP_CENTER_LAT", 49.4875), env_float("AUMAN_MAP_CENTER_LON", 8.4660)]
+AUMAN_MAP_ZOOM = env_int("AUMAN_MAP_ZOOM", 13, minimum=1)
+# Base map tiles; empty means no base map (offline test machines).
+AUMAN_TILE_URL = env_str("AUMAN_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+AUMAN_TILE_ATTRIBUTION = env_str("AUMAN_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")
+AUMAN_FEED_MAX_AGE = env_int("AUMAN_FEED_MAX_AGE", 60, minimum=0)
+AUMAN_FEED_PUBLISHER = env_str("AUMAN_FEED_PUBLISHER", "Stadt Mannheim")
+AUMAN_FEED_CONTACT_EMAIL = env_str("AUMAN_FEED_CONTACT_EMAIL", "verkehr@mannheim.de")
+AUMAN_HEALTH_WORKER_TIMEOUT = env_float("AUMAN_HEALTH_WORKER_TIMEOUT", 2.0, minimum=0.1)
+
+LEAFLET_CONFIG = {
+    "DEFAULT_CENTER": tuple(AUMAN_MAP_CENTER),
+    "DEFAULT_ZOOM": AUMAN_MAP_ZOOM,
+    "TILES": [("OSM", AUMAN_TILE_URL, {"attribution": AUMAN_TILE_ATTRIBUTION})] if AUMAN_TILE_URL else [],
+    "SRID": 3857,
+}
+
+# Debian 12 ships GDAL 3.6, which cannot block network access for spatial references.
+# AUMAn never lets users name a spatial reference: GeoJSON with a "crs" member is rejected.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RoadworksConfig(AppConfig):
+    name = "roadworks"
+    verbose_name = _("Roadworks")

@@ -1,0 +1,18 @@
+"""Thin Celery tasks: take a primary key, call a service."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 10}
+
+
+@shared_task(**_RETRY)
+def conflicts_detect_for_roadwork(roadwork_id: str) -> dict[str, int]:
+    return services.conflicts_detect_for(roadwork_id=roadwork_id)
+
+
+@shared_task(**_RETRY)
+def conflicts_sweep() -> dict[str, int]:
+    return services.conflicts_sweep()
