@@ -22,3 +22,6 @@ AUMAN_TILE_URL = ""
 LEAFLET_CONFIG["TILES"] = []  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+
+# Parallel runs (several developers or helpers on one machine) each get their own test database.
+DATABASES["default"]["TEST"] = {"NAME": "test_auman" + os.environ.get("AUMAN_TEST_DB_SUFFIX", "")}  # noqa: F405
