@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
@@ -30,6 +32,8 @@ MSG_PERIOD_ORDER = _("The end must lie after the start.")
 MSG_PERIOD_BOUND_MISSING = _("Both 'lower' (start) and 'upper' (end) are required.")
 MSG_DATE_OR_DATETIME = _("Give a date (2026-05-31) or a date and time with offset (2026-05-31T08:00:00+02:00).")
 MSG_YEAR_RANGE = _("Dates must lie between the years 1990 and 2100.")
+
+MSG_PAYLOAD_TOO_LARGE = _("The request is larger than {limit} bytes. Send less data at once.")
 
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
@@ -140,14 +144,19 @@ class StrictFeatureInputMixin:
         # Read-only fields sent back unchanged (a GET result edited and PUT back) are ignored;
         # names the API does not know at all are errors.
         known = set(self.fields)
-        unknown = {*unknown_top, *(set(properties) - known)}
-        if unknown:
-            raise exceptions.ValidationError({name: [MSG_UNKNOWN_FIELD] for name in sorted(unknown)})
+        errors = {name: [MSG_UNKNOWN_FIELD] for name in sorted({*unknown_top, *(set(properties) - known)})}
         geo_field = self.Meta.geo_field
         flat = {name: value for name, value in properties.items() if name in writable}
         if "geometry" in data:
             flat[geo_field] = data["geometry"]
-        return serializers.ModelSerializer.to_internal_value(self, flat)
+        try:
+            result = serializers.ModelSerializer.to_internal_value(self, flat)
+        except exceptions.ValidationError as exc:
+            # Report unknown and invalid fields together, so one round trip shows every problem.
+            errors.update(exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail})
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return result
 
 
 def expected_version(request, data: dict[str, Any]) -> int:
@@ -174,13 +183,16 @@ class PreconditionRequired(exceptions.APIException):
 
 def parse_date_or_datetime(value: str) -> tuple[datetime, datetime]:
     """A date means that whole local day; a datetime means that instant. Returns [start, end)."""
-    moment = parse_datetime(value) if "T" in value or " " in value else None
+    try:
+        moment = parse_datetime(value) if "T" in value or " " in value else None
+        day = parse_date(value) if moment is None else None
+    except ValueError as exc:  # well-formed but impossible, such as month 13
+        raise serializers.ValidationError(MSG_DATE_OR_DATETIME) from exc
     if moment is not None:
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment)
         _check_year(moment)
         return moment, moment
-    day = parse_date(value) if moment is None else None
     if day is None:
         raise serializers.ValidationError(MSG_DATE_OR_DATETIME)
     start = timezone.make_aware(datetime.combine(day, time.min))
@@ -190,6 +202,9 @@ def parse_date_or_datetime(value: str) -> tuple[datetime, datetime]:
 
 def exception_handler(exc, context):
     """Service errors become 4xx answers with a message per field; nothing else changes shape."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"detail": str(MSG_PAYLOAD_TOO_LARGE).format(limit=limit)}, status=413)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)

@@ -1,5 +1,9 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from . import views
 
 app_name = "maps"
-urlpatterns = [path("", TemplateView.as_view(template_name="maps/index.html"), name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("map/features.geojson", views.features, name="features"),
+]

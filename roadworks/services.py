@@ -147,7 +147,8 @@ _UPSERT_AND_PRUNE_SQL = """
     WITH found AS ({pairs}),
     upserted AS (
         INSERT INTO roadworks_conflict
-            (rule, severity, roadwork_a_id, roadwork_b_id, overlap_period, place, status, reason, detected_at, updated_at)
+            (rule, severity, roadwork_a_id, roadwork_b_id, overlap_period, place,
+             status, reason, detected_at, updated_at)
         SELECT 'C1', 'error', a, b, overlap, place, 'open', '', now(), now() FROM found
         ON CONFLICT (rule, roadwork_a_id, roadwork_b_id) DO UPDATE
            SET overlap_period = EXCLUDED.overlap_period, place = EXCLUDED.place, updated_at = now()

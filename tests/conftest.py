@@ -160,3 +160,72 @@ def features_of(response) -> list[dict]:
     data = response.json() if hasattr(response, "json") else json.loads(response.content)
     assert data["type"] == "FeatureCollection", data
     return data["features"]
+
+
+# --- A real Celery worker on the real Redis broker ------------------------------------------
+
+
+def _wait_for_worker(app, deadline: float) -> None:
+    import time
+
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5):
+            return
+    raise AssertionError("the Celery worker did not answer within 60 s; see test-artifacts/celery-worker.log")
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """Starts `celery -A auman worker` as its own process against the test database and the test broker.
+
+    Module-scoped: tests elsewhere can rely on no worker running (the health check's failure case)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+    from django.db import connection
+
+    from auman.celery import app
+
+    db = connection.settings_dict
+    database_url = f"postgis://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auman.settings_test",
+        "DATABASE_URL": database_url,
+        "AUMAN_TEST_REDIS_URL": settings.CELERY_BROKER_URL,
+    }
+    app.control.purge()
+    artifacts = REPO_ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    log = open(artifacts / "celery-worker.log", "w")  # noqa: SIM115 - closed at teardown
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "auman", "worker", "--pool", "solo", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{os.getpid()}@%h"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_worker(app, time.monotonic() + 60)
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+
+
+def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.1):
+    """Polls until predicate() is truthy; returns its value or fails after timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

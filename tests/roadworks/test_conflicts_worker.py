@@ -1,0 +1,40 @@
+"""End to end: API write → on_commit → Redis → a real Celery worker → Conflict rows in PostGIS."""
+
+from __future__ import annotations
+
+import pytest
+
+from roadworks.models import Conflict
+from tests.conftest import KAISERRING, KAISERRING_NEARBY, NECKARAU, feature, geojson_line, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+PERIOD = {"lower": "2027-03-01T07:00:00+01:00", "upper": "2027-03-12T17:00:00+01:00"}
+
+
+def test_a_worker_finds_a_conflict_and_drops_it_when_the_work_moves(celery_worker_process, api, alice, erin):
+    first = api(alice).post(
+        "/api/v1/roadworks/",
+        feature(geojson_line(KAISERRING), title="Gasleitung Kaiserring", period=PERIOD, status="submitted"),
+        format="json",
+    )
+    second = api(erin).post(
+        "/api/v1/roadworks/",
+        feature(geojson_line(KAISERRING_NEARBY), title="Glasfaser Kaiserring", period=PERIOD, status="submitted"),
+        format="json",
+    )
+    assert first.status_code == 201, first.json()
+    assert second.status_code == 201, second.json()
+    ids = sorted([first.json()["id"], second.json()["id"]])
+
+    conflict = wait_until(lambda: Conflict.objects.filter(rule="C1").first())
+    assert [str(conflict.roadwork_a_id), str(conflict.roadwork_b_id)] == ids
+
+    moved = api(erin).patch(
+        f"/api/v1/roadworks/{second.json()['id']}/",
+        {"geometry": geojson_line(NECKARAU), "properties": {"version": 1}},
+        format="json",
+    )
+    assert moved.status_code == 200, moved.json()
+    wait_until(lambda: not Conflict.objects.exists())
+    assert Conflict.objects.count() == 0
