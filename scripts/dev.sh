@@ -21,6 +21,8 @@ PG_BIN="/usr/lib/postgresql/15/bin"
 
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 libgdal32 libgeos-c1v5 libproj25 gdal-bin redis-server chromium gettext fonts-dejavu-core)
 
+STARTED_PG="" STARTED_REDIS=""
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\033[31mERROR: %s\033[0m\n' "$*" >&2; exit 1; }
 
@@ -88,6 +90,7 @@ start_postgres() {
   fi
   if ! pg_run "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     say "Starting PostgreSQL on 127.0.0.1:$LOCAL_PG_PORT"
+    STARTED_PG=1
     pg_run "$PG_BIN/pg_ctl" -D "$data" -l "$VAR/pg/server.log" -w -t 60 \
       -o "-p $LOCAL_PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c fsync=${AUMAN_LOCAL_PG_FSYNC:-on}" start >/dev/null \
       || die "PostgreSQL did not start, see var/pg/server.log"
@@ -103,6 +106,7 @@ start_redis() {
   mkdir -p "$VAR/redis"
   if ! redis-cli -p "$LOCAL_REDIS_PORT" ping >/dev/null 2>&1; then
     say "Starting Redis on 127.0.0.1:$LOCAL_REDIS_PORT"
+    STARTED_REDIS=1
     redis-server --bind 127.0.0.1 --port "$LOCAL_REDIS_PORT" --dir "$VAR/redis" --daemonize yes \
       --pidfile "$VAR/redis/redis.pid" --logfile "$VAR/redis/redis.log" --appendonly yes --save "" \
       || die "Redis did not start, see var/redis/redis.log"
@@ -112,17 +116,21 @@ start_redis() {
 }
 
 stop_local_servers() {
-  if [ -z "${AUMAN_EXTERNAL_DB:-}" ] && [ -f "$VAR/pg/data/PG_VERSION" ]; then
+  if [ -f "$VAR/pg/data/PG_VERSION" ]; then
     pg_run "$PG_BIN/pg_ctl" -D "$VAR/pg/data" -m fast stop >/dev/null 2>&1 || true
   fi
-  if [ -z "${AUMAN_EXTERNAL_REDIS:-}" ]; then
-    redis-cli -p "$LOCAL_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  fi
+  redis-cli -p "$LOCAL_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# Stop only the servers this invocation started: a `make test` beside a running `make run` leaves it alone,
+# and CI keeps nothing running afterwards. AUMAN_KEEP_SERVERS=1 keeps them for quicker re-runs.
+stop_if_ours() {
+  [ -z "${AUMAN_KEEP_SERVERS:-}" ] || return 0
+  if [ -n "$STARTED_PG" ]; then pg_run "$PG_BIN/pg_ctl" -D "$VAR/pg/data" -m fast stop >/dev/null 2>&1 || true; fi
+  if [ -n "$STARTED_REDIS" ]; then redis-cli -p "$LOCAL_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
 }
 
 bootstrap() {
-  [ -n "${DATABASE_URL:-}" ] && export AUMAN_EXTERNAL_DB=1
-  [ -n "${REDIS_URL:-}" ] && export AUMAN_EXTERNAL_REDIS=1
   install_system_packages
   install_python
   start_postgres
@@ -140,7 +148,7 @@ case "$cmd" in
     say "Loading demo data"
     "$PY" manage.py load_demo
     "$PY" manage.py collectstatic --noinput -v 0
-    trap 'stop_local_servers; say "Stopped."' EXIT
+    trap 'stop_if_ours; say "Stopped."' EXIT
     host="${AUMAN_HOST:-127.0.0.1}" port="${PORT:-8000}"
     say "AUMAn runs at http://$host:$port/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
     "$PY" manage.py demo_logins
@@ -152,12 +160,13 @@ case "$cmd" in
     bootstrap
     "$PY" manage.py collectstatic --noinput -v 0
     shift
+    say "ruff"
+    "$VENV/bin/ruff" check --quiet . || { stop_if_ours; exit 1; }
     set +e
     "$PY" -m pytest "$@"
     rc=$?
     set -e
-    # CI must not keep servers running after the run; a developer keeps them with AUMAN_KEEP_SERVERS=1.
-    [ -n "${AUMAN_KEEP_SERVERS:-}" ] || stop_local_servers
+    stop_if_ours
     exit $rc
     ;;
   stop) stop_local_servers ;;

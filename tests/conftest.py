@@ -202,9 +202,26 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     artifacts.mkdir(exist_ok=True)
     log = open(artifacts / "celery-worker.log", "w")  # noqa: SIM115 - closed at teardown
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "auman", "worker", "--pool", "solo", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--hostname", f"test-worker-{os.getpid()}@%h"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "auman",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-worker-{os.getpid()}@%h",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for_worker(app, time.monotonic() + 60)

@@ -41,9 +41,7 @@ def test_a_user_without_role_sees_only_public_works(api, dave, works):
 
 
 def test_an_applicant_sees_its_own_works_and_public_ones(api, alice, works):
-    assert ids(api(alice).get("/api/v1/roadworks/")) == keys(
-        works, "alice_draft", "alice_approved", "erin_in_progress"
-    )
+    assert ids(api(alice).get("/api/v1/roadworks/")) == keys(works, "alice_draft", "alice_approved", "erin_in_progress")
 
 
 def test_an_applicant_cannot_read_another_organisations_draft(api, erin, works):
@@ -114,7 +112,10 @@ def test_a_stale_write_is_refused_with_412(api, bob, alice, works):
     work = works["alice_draft"]
     url = f"/api/v1/roadworks/{work.pk}/"
     etag = api(alice).get(url)["ETag"]
-    assert api(bob).patch(url, {"properties": {"title": "Bob's change"}}, format="json", HTTP_IF_MATCH=etag).status_code == 200
+    assert (
+        api(bob).patch(url, {"properties": {"title": "Bob's change"}}, format="json", HTTP_IF_MATCH=etag).status_code
+        == 200
+    )
 
     response = api(alice).patch(url, {"properties": {"title": "Alice's change"}}, format="json", HTTP_IF_MATCH=etag)
 

@@ -30,7 +30,9 @@ def works(stadtwerke):
 
 def test_bbox_keeps_works_inside_the_box(api, bob, works):
     assert refs(api(bob).get(f"/api/v1/roadworks/?bbox={CITY_CENTRE_BBOX}")) == {
-        "CENTRE-MARCH", "CENTRE-MAY", "CENTRE-RUNNING",
+        "CENTRE-MARCH",
+        "CENTRE-MAY",
+        "CENTRE-RUNNING",
     }
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.conftest import feature, features_of, make_incident
 from traffic.models import Incident, IncidentStatus
-from tests.conftest import features_of, feature, make_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +97,9 @@ def test_it_rejects_an_unknown_kind_and_unknown_fields(api, carol):
 
 
 def test_active_on_filters_incidents_by_their_period(api, carol):
-    old = make_incident(occurred_at=timezone.now() - timedelta(days=10), reported_at=timezone.now() - timedelta(days=10))
+    old = make_incident(
+        occurred_at=timezone.now() - timedelta(days=10), reported_at=timezone.now() - timedelta(days=10)
+    )
     old.status = IncidentStatus.CLEARED
     old.cleared_at = timezone.now() - timedelta(days=9)
     old.save()
@@ -105,6 +107,4 @@ def test_active_on_filters_incidents_by_their_period(api, carol):
     day = (timezone.localdate() - timedelta(days=10)).isoformat()
     assert {f["id"] for f in features_of(api(carol).get(f"/api/v1/incidents/?active_on={day}"))} == {str(old.pk)}
     today = timezone.localdate().isoformat()
-    assert {f["id"] for f in features_of(api(carol).get(f"/api/v1/incidents/?active_on={today}"))} == {
-        str(current.pk)
-    }
+    assert {f["id"] for f in features_of(api(carol).get(f"/api/v1/incidents/?active_on={today}"))} == {str(current.pk)}
