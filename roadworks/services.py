@@ -61,7 +61,8 @@ def _check_status(user: User, status: str | None) -> None:
         raise PermissionDenied(str(MSG_NOT_ALLOWED_STATUS).format(status=status))
 
 
-def _enqueue_conflict_detection(roadwork_id: uuid.UUID) -> None:
+def roadwork_detect_conflicts_on_commit(*, roadwork_id: uuid.UUID) -> None:
+    """Queue conflict detection for a roadwork once the current transaction commits."""
     from .tasks import conflicts_detect_for_roadwork
 
     # robust: a broker outage must not turn a committed write into an error; the periodic sweep catches up.
@@ -92,7 +93,7 @@ def roadwork_create(*, user: User, data: dict[str, Any]) -> Roadwork:
         roadwork.reference = _new_reference()
     roadwork.full_clean()
     roadwork.save()
-    _enqueue_conflict_detection(roadwork.pk)
+    roadwork_detect_conflicts_on_commit(roadwork_id=roadwork.pk)
     return roadwork
 
 
@@ -119,7 +120,7 @@ def roadwork_update(*, user: User, roadwork_id: uuid.UUID, data: dict[str, Any],
     roadwork.full_clean()
     roadwork.save()
     if any(before[name] != getattr(roadwork, name) for name in CONFLICT_RELEVANT_FIELDS):
-        _enqueue_conflict_detection(roadwork.pk)
+        roadwork_detect_conflicts_on_commit(roadwork_id=roadwork.pk)
     return roadwork
 
 
