@@ -48,7 +48,9 @@ _IMPACT_DRAW_RANK = {impact: rank for rank, impact in enumerate(reversed(Impact)
 
 def _impact_case() -> Case:
     """impact from traffic_management, generated from IMPACT_BY_TRAFFIC_MANAGEMENT so the mapping lives once."""
-    whens = [When(traffic_management=tm, then=Value(impact.value)) for tm, impact in IMPACT_BY_TRAFFIC_MANAGEMENT.items()]
+    whens = [
+        When(traffic_management=tm, then=Value(impact.value)) for tm, impact in IMPACT_BY_TRAFFIC_MANAGEMENT.items()
+    ]
     return Case(*whens, default=Value(None), output_field=CharField())
 
 

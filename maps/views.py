@@ -12,10 +12,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.http import quote_etag
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from auman.filters import parse_bbox
 from roadworks.models import Impact
@@ -75,7 +74,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "maps/index.html", {"map_config": _map_config(request)})
 
 
-@require_GET
+@require_safe
 def features(request: HttpRequest) -> HttpResponse:
     """GeoJSON of roadworks and incidents in ?bbox=min_lon,min_lat,max_lon,max_lat (WGS84), for the map."""
     raw_bbox = request.GET.get("bbox", "").strip()
