@@ -154,7 +154,8 @@ case "$cmd" in
     "$PY" manage.py demo_logins
     say "Ctrl-C stops web, worker, beat and the local servers."
     export AUMAN_HOST="$host" PORT="$port"
-    "$VENV/bin/honcho" -f Procfile start -p "$port"
+    # Ctrl-C ends honcho with 130: that is the normal way to stop, not an error.
+    "$VENV/bin/honcho" -f Procfile start -p "$port" || [ $? -eq 130 ]
     ;;
   test)
     bootstrap
@@ -169,6 +170,14 @@ case "$cmd" in
     stop_if_ours
     exit $rc
     ;;
+  bench)
+    bootstrap
+    for script in bench/[a-z]*.py; do
+      say "Benchmark $script"
+      "$PY" "$script" || { stop_if_ours; exit 1; }
+    done
+    stop_if_ours
+    ;;
   stop) stop_local_servers ;;
-  *) echo "usage: $0 {bootstrap|run|test|stop}" >&2; exit 2 ;;
+  *) echo "usage: $0 {bootstrap|run|test|bench|stop}" >&2; exit 2 ;;
 esac
