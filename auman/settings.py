@@ -140,6 +140,9 @@ except ValueError as exc:
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+# PostGIS functions carry high cost estimates, which make PostgreSQL JIT-compile even 1 ms queries
+# (about 300 ms each, measured in bench/feed_wzdx.py). AUMAn's queries are short: JIT never pays off.
+DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63799/0")
 CACHES = {

@@ -81,3 +81,12 @@ def write_section(heading: str, text: str) -> None:
     else:
         updated = current.rstrip("\n") + "\n\n" + text
     RESULTS_FILE.write_text(updated.rstrip("\n") + "\n")
+
+
+def vacuum(*tables: str) -> None:
+    """VACUUM ANALYZE the tables, so measurements start from tidy pages and fresh statistics."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables or ("roadworks_roadwork", "accounts_organisation"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
