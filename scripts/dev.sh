@@ -137,18 +137,21 @@ bootstrap() {
   start_redis
   say "Applying migrations"
   "$PY" manage.py migrate --noinput -v 0
-  "$PY" manage.py compilemessages -v 0 --ignore '.venv' >/dev/null 2>&1 || die "compilemessages failed: apt-get install gettext"
+  if compgen -G "locale/*/LC_MESSAGES/*.po" >/dev/null; then
+    command -v msgfmt >/dev/null || die "msgfmt not found: apt-get install gettext"
+    "$PY" manage.py compilemessages -v 0 --ignore '.venv' || die "compilemessages failed"
+  fi
 }
 
 cmd="${1:-}"
 case "$cmd" in
   bootstrap) bootstrap ;;
   run)
+    trap 'stop_if_ours; say "Stopped."' EXIT
     bootstrap
     say "Loading demo data"
     "$PY" manage.py load_demo
     "$PY" manage.py collectstatic --noinput -v 0
-    trap 'stop_if_ours; say "Stopped."' EXIT
     host="${AUMAN_HOST:-127.0.0.1}" port="${PORT:-8000}"
     say "AUMAn runs at http://$host:$port/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"
     "$PY" manage.py demo_logins
@@ -158,25 +161,21 @@ case "$cmd" in
     "$VENV/bin/honcho" -f Procfile start -p "$port" || [ $? -eq 130 ]
     ;;
   test)
+    trap stop_if_ours EXIT
     bootstrap
     "$PY" manage.py collectstatic --noinput -v 0
     shift
     say "ruff"
-    "$VENV/bin/ruff" check --quiet . || { stop_if_ours; exit 1; }
-    set +e
+    "$VENV/bin/ruff" check --quiet .
     "$PY" -m pytest "$@"
-    rc=$?
-    set -e
-    stop_if_ours
-    exit $rc
     ;;
   bench)
+    trap stop_if_ours EXIT
     bootstrap
     for script in bench/[a-z]*.py; do
       say "Benchmark $script"
-      "$PY" "$script" || { stop_if_ours; exit 1; }
+      "$PY" "$script"
     done
-    stop_if_ours
     ;;
   stop) stop_local_servers ;;
   *) echo "usage: $0 {bootstrap|run|test|bench|stop}" >&2; exit 2 ;;
