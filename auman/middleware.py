@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-
 # API and feed clients choose their language with Accept-Language; people choose with the switch.
 MACHINE_READABLE_PREFIXES = ("/api/", "/feeds/")
 
