@@ -5,13 +5,17 @@ Screenshots land in test-artifacts/ for a human to look at.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from io import StringIO
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.gis.geos import Polygon
+from django.core.management import call_command
 from django.utils import timezone
 
+from maps.selectors import map_features
 from roadworks.models import RoadworkStatus, TrafficManagement
 from tests.conftest import KAISERRING, NECKARAU, line, local, make_incident, make_roadwork, period
 from traffic.models import IncidentKind
@@ -230,4 +234,25 @@ def test_a_wrong_password_gets_a_message_and_the_language_switch_works(browser_p
     page.locator(".language-form button[type='submit']").click()
     page.wait_for_function("document.documentElement.lang === 'en'")
     assert page.url.startswith(browser_page.base_url + "/accounts/login/")
+    browser_page.assert_clean()
+
+
+def test_the_map_shows_the_demo_data_after_load_demo(browser_page):
+    call_command("load_demo", stdout=StringIO())
+    # What the public should see, counted by the same selector the endpoint uses, over the whole city.
+    expected = json.loads(map_features(user=None, bbox=None, layers=("roadworks", "incidents")))["features"]
+    roadworks = [f for f in expected if f["properties"]["layer"] == "roadworks"]
+    incidents = [f for f in expected if f["properties"]["layer"] == "incidents"]
+    assert len(roadworks) >= 8 and len(incidents) >= 5, "the demo data should give the map something to show"
+    page = browser_page.page
+
+    page.goto(browser_page.base_url + "/")
+    page.wait_for_function("Number(document.body.dataset.featuresLoads) >= 1")
+    # The first view may not hold the whole city: zoom out so every demo feature is in view.
+    page.evaluate("window.aumanMap.map.setZoom(11)")
+    page.wait_for_function(f"document.body.dataset.featuresLoaded === '{len(expected)}'")
+
+    assert page.locator("path.auman-roadwork").count() == len(roadworks)
+    assert page.evaluate("window.aumanMap.featureCount('incidents')") == len(incidents)
+    browser_page.screenshot("map-demo-data")
     browser_page.assert_clean()
