@@ -18,7 +18,7 @@ from accounts.models import Organisation, User
 from auman.errors import ConcurrentEditError
 
 from . import permissions
-from .models import CONFLICTING_STATUSES, Roadwork
+from .models import CONFLICTING_STATUSES, Roadwork, RoadworkStatus
 
 MSG_NOT_ALLOWED_CREATE = _("Only the permit authority and applicants may record roadworks.")
 MSG_NOT_ALLOWED_EDIT = _("You may not change this roadwork.")
@@ -58,7 +58,8 @@ def _new_reference() -> str:
 
 def _check_status(user: User, status: str | None) -> None:
     if status is not None and not permissions.can_set_status(user, status):
-        raise PermissionDenied(str(MSG_NOT_ALLOWED_STATUS).format(status=status))
+        label = RoadworkStatus(status).label if status in RoadworkStatus.values else status
+        raise PermissionDenied(str(MSG_NOT_ALLOWED_STATUS).format(status=label))
 
 
 def roadwork_detect_conflicts_on_commit(*, roadwork_id: uuid.UUID) -> None:
