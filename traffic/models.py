@@ -118,3 +118,128 @@ class Incident(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_INCIDENT_STATUSES
+
+
+# --- Accident classification (EUSKA / Destatis Unfallatlas) ---------------------------------------
+# Codes as German police record them; the labels are the official German wording, translatable.
+
+
+class AccidentCategory(models.IntegerChoices):
+    """Unfallkategorie: the most severe consequence."""
+
+    KILLED = 1, _("Accident with persons killed")
+    SERIOUSLY_INJURED = 2, _("Accident with seriously injured persons")
+    SLIGHTLY_INJURED = 3, _("Accident with slightly injured persons")
+    SERIOUS_PROPERTY_DAMAGE = 4, _("Serious accident with property damage only")
+    OTHER_PROPERTY_DAMAGE = 5, _("Other accident with property damage only")
+    INTOXICATED_OTHER = 6, _("Other accident under the influence of intoxicants")
+
+
+class AccidentKind(models.IntegerChoices):
+    """Unfallart: how the collision happened."""
+
+    OTHER = 0, _("Accident of another kind")
+    STARTING_STOPPING_PARKED = 1, _("Collision with a vehicle starting, stopping or stationary")
+    AHEAD_WAITING = 2, _("Collision with a vehicle ahead or waiting")
+    SIDEWAYS_SAME_DIRECTION = 3, _("Collision with a vehicle moving sideways in the same direction")
+    ONCOMING = 4, _("Collision with an oncoming vehicle")
+    TURNING_CROSSING = 5, _("Collision with a vehicle turning into or crossing")
+    PEDESTRIAN = 6, _("Collision between vehicle and pedestrian")
+    OBSTACLE = 7, _("Impact with an obstacle on the carriageway")
+    LEFT_ROAD_RIGHT = 8, _("Leaving the carriageway to the right")
+    LEFT_ROAD_LEFT = 9, _("Leaving the carriageway to the left")
+
+
+class AccidentType(models.IntegerChoices):
+    """Unfalltyp: the conflict situation that led to the accident."""
+
+    DRIVING = 1, _("Driving accident")
+    TURNING = 2, _("Turning accident")
+    TURNING_IN_CROSSING = 3, _("Turning-in / crossing accident")
+    PEDESTRIAN_CROSSING = 4, _("Pedestrian crossing accident")
+    STATIONARY_TRAFFIC = 5, _("Accident involving stationary traffic")
+    LONGITUDINAL_TRAFFIC = 6, _("Accident in longitudinal traffic")
+    OTHER = 7, _("Other accident")
+
+
+class LightCondition(models.IntegerChoices):
+    DAYLIGHT = 0, _("Daylight")
+    TWILIGHT = 1, _("Twilight")
+    DARKNESS = 2, _("Darkness")
+
+
+class RoadCondition(models.IntegerChoices):
+    DRY = 0, _("Dry")
+    WET = 1, _("Wet, damp or slippery")
+    WINTRY = 2, _("Wintry slippery")
+
+
+class AccidentSource(models.TextChoices):
+    POLICE = "police", _("Logged by the police in AUMAn")
+    UNFALLATLAS = "unfallatlas", _("Destatis Unfallatlas import")
+
+
+class TimePrecision(models.TextChoices):
+    EXACT = "exact", _("Exact time")
+    HOUR_IN_MONTH = "hour_in_month", _("Hour, weekday and month only (Unfallatlas)")
+
+
+class Accident(models.Model):
+    """An accident as a statistical record: classification, place and time, and no personal data.
+
+    Accidents the police log in AUMAn are also live incidents (`incident`); imported ones from the
+    Unfallatlas are records only. Black spots are computed over this table.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    incident = models.OneToOneField(
+        Incident, verbose_name=_("incident"), null=True, blank=True, on_delete=models.SET_NULL, related_name="accident"
+    )
+    location = models.PointField(_("location"), srid=settings.AUMAN_SRID)
+    occurred_at = models.DateTimeField(_("occurred"), db_index=True)
+    time_precision = models.CharField(
+        _("time precision"), max_length=16, choices=TimePrecision.choices, default=TimePrecision.EXACT
+    )
+    category = models.PositiveSmallIntegerField(_("accident category"), choices=AccidentCategory.choices)
+    kind = models.PositiveSmallIntegerField(_("kind of accident"), choices=AccidentKind.choices)
+    type = models.PositiveSmallIntegerField(_("type of accident"), choices=AccidentType.choices)
+    light_condition = models.PositiveSmallIntegerField(
+        _("light condition"), choices=LightCondition.choices, null=True, blank=True
+    )
+    road_condition = models.PositiveSmallIntegerField(
+        _("road condition"), choices=RoadCondition.choices, null=True, blank=True
+    )
+    involves_bicycle = models.BooleanField(_("bicycle involved"), default=False)
+    involves_car = models.BooleanField(_("car involved"), default=False)
+    involves_pedestrian = models.BooleanField(_("pedestrian involved"), default=False)
+    involves_motorcycle = models.BooleanField(_("motorcycle involved"), default=False)
+    involves_goods_vehicle = models.BooleanField(_("goods vehicle involved"), default=False)
+    involves_other = models.BooleanField(_("other road user involved"), default=False)
+    killed = models.PositiveSmallIntegerField(_("killed"), null=True, blank=True)
+    seriously_injured = models.PositiveSmallIntegerField(_("seriously injured"), null=True, blank=True)
+    slightly_injured = models.PositiveSmallIntegerField(_("slightly injured"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=AccidentSource.choices, default=AccidentSource.POLICE)
+    # The source's own key (Unfallatlas: OBJECTID or UIDENTSTLAE with the year), so a re-import adds nothing.
+    source_key = models.CharField(_("source key"), max_length=64, blank=True)
+    region_code = models.CharField(_("municipality key (AGS)"), max_length=8, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("accident")
+        verbose_name_plural = _("accidents")
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["category", "type"], name="accident_category_type_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "source_key"],
+                condition=~Q(source_key=""),
+                name="accident_unique_source_key",
+            ),
+            models.CheckConstraint(condition=Q(category__gte=1, category__lte=6), name="accident_category_range"),
+            models.CheckConstraint(condition=Q(kind__gte=0, kind__lte=9), name="accident_kind_range"),
+            models.CheckConstraint(condition=Q(type__gte=1, type__lte=7), name="accident_type_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} ({self.occurred_at:%Y-%m-%d})"
