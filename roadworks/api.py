@@ -96,9 +96,10 @@ class RoadworkViewSet(VersionedFeatureViewSet):
 
 class ConflictSerializer(GeoFeatureModelSerializer):
     place = WGS84GeometryField(allowed_types=("MultiPolygon",), read_only=True)
+    roadwork_b = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     overlap_period = PeriodField(read_only=True)
     roadwork_a_reference = serializers.CharField(source="roadwork_a.reference", read_only=True)
-    roadwork_b_reference = serializers.CharField(source="roadwork_b.reference", read_only=True)
+    roadwork_b_reference = serializers.CharField(source="roadwork_b.reference", read_only=True, allow_null=True)
 
     class Meta:
         model = Conflict
@@ -111,6 +112,8 @@ class ConflictSerializer(GeoFeatureModelSerializer):
             "roadwork_a_reference",
             "roadwork_b",
             "roadwork_b_reference",
+            "layer",
+            "layer_object_id",
             "overlap_period",
             "place",
             "status",

@@ -178,8 +178,22 @@ class Severity(models.TextChoices):
     INFO = "info", _("Info")
 
 
+class ConflictLayer(models.TextChoices):
+    """What a conflict's second side is when it is not another roadwork."""
+
+    BLACK_SPOT = "black_spot", _("Accident black spot")
+    MORATORIUM = "moratorium", _("Moratorium area")
+    EVENT = "event", _("Event")
+    CORRIDOR = "corridor", _("Corridor")
+    PUBLIC_TRANSPORT = "public_transport", _("Public transport")
+    EMERGENCY_ROUTE = "emergency_route", _("Emergency route")
+    INCIDENT = "incident", _("Incident")
+
+
 class Conflict(models.Model):
-    """Two roadworks that collide under a rule. roadwork_a always has the smaller id, so a pair has one row per rule."""
+    """A roadwork colliding under a rule with another roadwork (`roadwork_b`) or with an item of a rule
+    layer (`layer` + `layer_object_id`). For pairs, roadwork_a has the smaller id, so a pair has one row per
+    rule; re-running detection updates rows in place and keeps their status."""
 
     rule = models.CharField(_("rule"), max_length=8)
     severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices, default=Severity.ERROR)
@@ -187,8 +201,15 @@ class Conflict(models.Model):
         Roadwork, on_delete=models.CASCADE, related_name="conflicts_as_a", verbose_name=_("roadwork A")
     )
     roadwork_b = models.ForeignKey(
-        Roadwork, on_delete=models.CASCADE, related_name="conflicts_as_b", verbose_name=_("roadwork B")
+        Roadwork,
+        on_delete=models.CASCADE,
+        related_name="conflicts_as_b",
+        verbose_name=_("roadwork B"),
+        null=True,
+        blank=True,
     )
+    layer = models.CharField(_("layer"), max_length=32, choices=ConflictLayer.choices, blank=True)
+    layer_object_id = models.CharField(_("layer item"), max_length=64, blank=True)
     overlap_period = DateTimeRangeField(_("overlap period"))
     place = models.GeometryField(_("place"), srid=settings.AUMAN_SRID)
     status = models.CharField(_("status"), max_length=16, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
@@ -201,10 +222,28 @@ class Conflict(models.Model):
         verbose_name_plural = _("conflicts")
         ordering = ["-detected_at"]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "roadwork_a", "roadwork_b"], name="conflict_unique_pair_per_rule"),
-            models.CheckConstraint(condition=Q(roadwork_a__lt=models.F("roadwork_b")), name="conflict_pair_ordered"),
+            models.UniqueConstraint(
+                fields=["rule", "roadwork_a", "roadwork_b"],
+                condition=Q(roadwork_b__isnull=False),
+                name="conflict_unique_pair_per_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["rule", "roadwork_a", "layer", "layer_object_id"],
+                condition=Q(roadwork_b__isnull=True),
+                name="conflict_unique_layer_hit_per_rule",
+            ),
+            models.CheckConstraint(
+                condition=(Q(roadwork_b__isnull=False) & Q(layer="") & Q(layer_object_id=""))
+                | (Q(roadwork_b__isnull=True) & ~Q(layer="") & ~Q(layer_object_id="")),
+                name="conflict_one_other_side",
+            ),
+            models.CheckConstraint(
+                condition=Q(roadwork_b__isnull=True) | Q(roadwork_a__lt=models.F("roadwork_b")),
+                name="conflict_pair_ordered",
+            ),
         ]
         indexes = [GistIndex(fields=["place"], name="conflict_place_gist")]
 
     def __str__(self) -> str:
-        return f"{self.rule} {self.roadwork_a_id} / {self.roadwork_b_id}"
+        other = self.roadwork_b_id or f"{self.layer}:{self.layer_object_id}"
+        return f"{self.rule} {self.roadwork_a_id} / {other}"

@@ -149,10 +149,10 @@ _UPSERT_AND_PRUNE_SQL = """
     WITH found AS ({pairs}),
     upserted AS (
         INSERT INTO roadworks_conflict
-            (rule, severity, roadwork_a_id, roadwork_b_id, overlap_period, place,
+            (rule, severity, roadwork_a_id, roadwork_b_id, layer, layer_object_id, overlap_period, place,
              status, reason, detected_at, updated_at)
-        SELECT 'C1', 'error', a, b, overlap, place, 'open', '', now(), now() FROM found
-        ON CONFLICT (rule, roadwork_a_id, roadwork_b_id) DO UPDATE
+        SELECT 'C1', 'error', a, b, '', '', overlap, place, 'open', '', now(), now() FROM found
+        ON CONFLICT (rule, roadwork_a_id, roadwork_b_id) WHERE roadwork_b_id IS NOT NULL DO UPDATE
            SET overlap_period = EXCLUDED.overlap_period, place = EXCLUDED.place, updated_at = now()
          WHERE roadworks_conflict.overlap_period IS DISTINCT FROM EXCLUDED.overlap_period
             OR NOT ST_Equals(roadworks_conflict.place, EXCLUDED.place)

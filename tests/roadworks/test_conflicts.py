@@ -163,3 +163,19 @@ def test_detection_uses_the_gist_index(stadtwerke, telekom):
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "roadwork_geom_period_gist" in plan, plan
+
+
+def test_a_conflict_names_either_another_roadwork_or_a_layer_item_never_both(stadtwerke, telekom):
+    from django.db import IntegrityError, transaction
+
+    first = make_roadwork(stadtwerke)
+    second = make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
+    common = {"rule": "CX", "roadwork_a": first, "overlap_period": first.period, "place": first.geometry.buffer(5)}
+    Conflict.objects.create(layer="black_spot", layer_object_id="42", **common)
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        Conflict.objects.create(**common)  # neither side
+    a, b = sorted([first, second], key=lambda r: str(r.pk))
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        Conflict.objects.create(**{**common, "roadwork_a": a}, roadwork_b=b, layer="event", layer_object_id="7")
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        Conflict.objects.create(layer="black_spot", layer_object_id="42", **common)  # the same hit twice
