@@ -222,6 +222,15 @@ class Accident(models.Model):
     # The source's own key (Unfallatlas: OBJECTID or UIDENTSTLAE with the year), so a re-import adds nothing.
     source_key = models.CharField(_("source key"), max_length=64, blank=True)
     region_code = models.CharField(_("municipality key (AGS)"), max_length=8, blank=True)
+    # Set by work-zone crash detection: the active roadwork the accident happened in or next to.
+    work_zone = models.ForeignKey(
+        "roadworks.Roadwork",
+        verbose_name=_("work zone"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="accidents",
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
 
@@ -243,3 +252,62 @@ class Accident(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_category_display()} ({self.occurred_at:%Y-%m-%d})"
+
+
+class IncidentTransition(models.Model):
+    """One step of an incident's lifecycle: who took it, when, and why. Written by traffic.services only."""
+
+    incident = models.ForeignKey(
+        Incident, verbose_name=_("incident"), on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_status = models.CharField(_("from"), max_length=16, choices=IncidentStatus.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=16, choices=IncidentStatus.choices)
+    at = models.DateTimeField(_("at"))
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    comment = models.CharField(_("comment"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("incident status change")
+        verbose_name_plural = _("incident status changes")
+        ordering = ["incident", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '–'} → {self.to_status}"
+
+
+class BlackSpot(models.Model):
+    """An accident black spot (Unfallhäufungsstelle) found by one rule over one period.
+
+    `key` is stable across recomputations (rule + period + the cluster's member accidents), so a black
+    spot that still holds keeps its id, and conflicts that name it stay valid.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.CharField(_("key"), max_length=64, unique=True)
+    rule = models.CharField(_("rule"), max_length=32)
+    period = DateTimeRangeField(_("period"))
+    location = models.PointField(_("centre"), srid=settings.AUMAN_SRID)
+    area = models.PolygonField(_("area"), srid=settings.AUMAN_SRID)
+    accident_count = models.PositiveIntegerField(_("accidents"))
+    score = models.PositiveIntegerField(_("score"), null=True, blank=True)
+    accident_type = models.PositiveSmallIntegerField(
+        _("type of accident"), choices=AccidentType.choices, null=True, blank=True
+    )
+    statistics = models.JSONField(_("statistics"), default=dict, blank=True)
+    accidents = models.ManyToManyField(Accident, verbose_name=_("accidents"), related_name="black_spots")
+    computed_at = models.DateTimeField(_("computed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("black spot")
+        verbose_name_plural = _("black spots")
+        ordering = ["-accident_count"]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.accident_count}"
