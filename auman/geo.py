@@ -64,6 +64,13 @@ def parse_geojson_geometry(value: object) -> GEOSGeometry:
 @lru_cache(maxsize=1)
 def service_area() -> PreparedGeometry:
     """The service area in the storage SRID, grown by the tolerance, prepared for fast tests."""
+    return service_area_geometry().prepared
+
+
+@lru_cache(maxsize=1)
+def service_area_geometry() -> GEOSGeometry:
+    """The service area as a plain geometry (storage SRID, grown by the tolerance), for checks done in bulk
+    inside PostGIS, such as imports that pass it once as a query parameter."""
     with open(settings.AUMAN_SERVICE_AREA_FILE, encoding="utf-8") as fh:
         data = json.load(fh)
     features = data["features"] if data.get("type") == "FeatureCollection" else [data]
@@ -77,7 +84,7 @@ def service_area() -> PreparedGeometry:
     if area is None:
         raise ValueError(f"{settings.AUMAN_SERVICE_AREA_FILE} holds no polygon")
     area.transform(settings.AUMAN_SRID)
-    return area.buffer(settings.AUMAN_SERVICE_AREA_TOLERANCE_M).prepared
+    return area.buffer(settings.AUMAN_SERVICE_AREA_TOLERANCE_M)
 
 
 def clean_geometry(geom: GEOSGeometry, *, allowed_types: tuple[str, ...]) -> GEOSGeometry:

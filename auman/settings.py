@@ -6,11 +6,13 @@ ImproperlyConfigured instead of surfacing later as odd behaviour.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +62,17 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json(name: str, default: object) -> object:
+    """A JSON value from the environment (structured settings such as rule sets); the default when unset."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be valid JSON: {exc}") from exc
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -169,11 +182,24 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+AUMAN_BLACKSPOT_HOUR_UTC = env_int("AUMAN_BLACKSPOT_HOUR_UTC", 2, minimum=0)
+if AUMAN_BLACKSPOT_HOUR_UTC > 23:
+    raise ImproperlyConfigured(f"AUMAN_BLACKSPOT_HOUR_UTC must be an hour from 0 to 23, not {AUMAN_BLACKSPOT_HOUR_UTC}")
 # Every periodic job is declared here, in one place.
 CELERY_BEAT_SCHEDULE = {
     "conflicts-full-sweep": {
         "task": "roadworks.tasks.conflicts_sweep",
         "schedule": timedelta(minutes=env_int("AUMAN_CONFLICT_SWEEP_MINUTES", 15, minimum=1)),
+    },
+    # Approved works whose period began go in progress, running works whose period ended are completed.
+    "roadworks-advance-statuses": {
+        "task": "roadworks.tasks.roadworks_advance_statuses",
+        "schedule": timedelta(minutes=env_int("AUMAN_STATUS_ADVANCE_MINUTES", 5, minimum=1)),
+    },
+    # Black spots change with the accidents of a day at most; nightly, at a quiet hour (UTC, like CELERY_TIMEZONE).
+    "blackspots-nightly": {
+        "task": "traffic.tasks.blackspots_recompute",
+        "schedule": crontab(hour=AUMAN_BLACKSPOT_HOUR_UTC, minute=30),
     },
 }
 
@@ -263,6 +289,84 @@ AUMAN_FEED_MAX_AGE = env_int("AUMAN_FEED_MAX_AGE", 60, minimum=0)
 AUMAN_FEED_PUBLISHER = env_str("AUMAN_FEED_PUBLISHER", "Stadt Mannheim")
 AUMAN_FEED_CONTACT_EMAIL = env_str("AUMAN_FEED_CONTACT_EMAIL", "verkehr@mannheim.de")
 AUMAN_HEALTH_WORKER_TIMEOUT = env_float("AUMAN_HEALTH_WORKER_TIMEOUT", 2.0, minimum=0.1)
+
+# --- Roadworks: permit workflow, deadlines, attachments ----------------------------------------
+# Public holidays of this German state (ISO 3166-2 suffix) are not working days.
+GERMAN_STATES = ("BB", "BE", "BW", "BY", "HB", "HE", "HH", "MV", "NI", "NW", "RP", "SH", "SL", "SN", "ST", "TH")
+AUMAN_HOLIDAY_STATE = env_str("AUMAN_HOLIDAY_STATE", "BW").upper()
+if AUMAN_HOLIDAY_STATE not in GERMAN_STATES:
+    raise ImproperlyConfigured(
+        f"AUMAN_HOLIDAY_STATE must be one of {', '.join(GERMAN_STATES)}, not {AUMAN_HOLIDAY_STATE!r}"
+    )
+
+
+def _decision_days() -> dict[str, int]:
+    """Working days the authority has for a decision, per category; the JSON may override some of them.
+
+    Defaults follow the lead times German road traffic authorities ask for (about one week for short works,
+    two weeks as a rule, four weeks with full closures); emergency works are decided within two days."""
+    days = {"minor": 5, "standard": 10, "major": 20, "emergency": 2}
+    given = env_json("AUMAN_DECISION_DAYS", {})
+    if not isinstance(given, dict) or set(given) - set(days):
+        raise ImproperlyConfigured(f"AUMAN_DECISION_DAYS must be a JSON object with keys from {sorted(days)}")
+    for key, value in given.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ImproperlyConfigured(f"AUMAN_DECISION_DAYS[{key!r}] must be a whole number of days >= 0")
+        days[key] = value
+    return days
+
+
+AUMAN_DECISION_DAYS = _decision_days()
+# Uploaded files (roadwork attachments). They are served only through the API's permission-checked
+# download, never directly from MEDIA_URL.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var/media")))
+MEDIA_URL = "media/"
+AUMAN_MAX_ATTACHMENT_BYTES = env_int("AUMAN_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024)
+
+# --- Accidents: black spots (Unfallhäufungsstellen) and work-zone crashes ---------------------
+# Rules as the FGSV guideline for accident commissions (M Uko 2012) defines them; the rule set is
+# checked by traffic.blackspots.blackspot_rules() and documented in README.md. radius_m is the
+# DBSCAN neighbourhood: 25 m gives the compact spot (about 50 m across) M Uko means inside towns.
+AUMAN_BLACKSPOT_RADIUS_M = env_float("AUMAN_BLACKSPOT_RADIUS_M", 25, minimum=1)
+AUMAN_BLACKSPOT_RULES = env_json(
+    "AUMAN_BLACKSPOT_RULES",
+    [
+        # One-year map: at least 5 accidents of the same type (Unfalltyp).
+        {"code": "UHS-1J", "years": 1, "radius_m": AUMAN_BLACKSPOT_RADIUS_M, "min_accidents": 5, "same_type": True},
+        # Three-year map: at least 3 accidents with people killed or seriously injured.
+        {
+            "code": "UHS-3J-SP",
+            "years": 3,
+            "radius_m": AUMAN_BLACKSPOT_RADIUS_M,
+            "min_accidents": 3,
+            "categories": [1, 2],
+        },
+        # Three-year map, weighted: 2 x slightly injured + 5 x killed or seriously injured >= 15.
+        {
+            "code": "UHS-3J-SCORE",
+            "years": 3,
+            "radius_m": AUMAN_BLACKSPOT_RADIUS_M,
+            "categories": [1, 2, 3],
+            "weights": {"1": 5, "2": 5, "3": 2},
+            "min_score": 15,
+        },
+    ],
+)
+# Whether anonymous users may read black spots through the API (many cities publish them).
+AUMAN_BLACKSPOTS_PUBLIC = env_bool("AUMAN_BLACKSPOTS_PUBLIC", False)
+# An accident this close (metres) to a roadwork active at its time is a work-zone crash.
+AUMAN_WORK_ZONE_CRASH_DISTANCE_M = env_float("AUMAN_WORK_ZONE_CRASH_DISTANCE_M", 50, minimum=0)
+
+# --- E-mail (work-zone crash notices) ----------------------------------------------------------
+# The console backend by default: mails are printed, not sent, until an operator configures SMTP.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "auman@localhost")
 
 LEAFLET_CONFIG = {
     "DEFAULT_CENTER": tuple(AUMAN_MAP_CENTER),

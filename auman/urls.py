@@ -4,19 +4,27 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from maps.api import StreetNearestView, StreetSearchView
 from roadworks.api import ConflictViewSet, RoadworkViewSet
-from traffic.api import IncidentViewSet
+from traffic.api import AccidentCodesViewSet, IncidentViewSet
+from traffic.blackspot_api import BlackSpotViewSet
 
 from .health import healthz
 
 router = DefaultRouter()
 router.register("roadworks", RoadworkViewSet, basename="roadwork")
 router.register("incidents", IncidentViewSet, basename="incident")
+router.register("accident-codes", AccidentCodesViewSet, basename="accident-codes")
 router.register("conflicts", ConflictViewSet, basename="conflict")
+router.register("black-spots", BlackSpotViewSet, basename="black-spot")
 
 urlpatterns = [
     path("", include("maps.urls")),
     path("feeds/", include("traffic.feeds.urls")),
+    path("polizei/", include("traffic.urls")),
+    path("unfallkommission/", include("traffic.blackspot_urls")),
+    path("api/v1/streets/", StreetSearchView.as_view(), name="streets-search"),
+    path("api/v1/streets/nearest/", StreetNearestView.as_view(), name="streets-nearest"),
     path("api/v1/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

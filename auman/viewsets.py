@@ -36,7 +36,9 @@ class VersionedFeatureViewSet(
         serializer.is_valid(raise_exception=True)
         instance = self.create_service(user=request.user, data=serializer.validated_data)
         output = self.get_serializer(self.get_queryset().get(pk=instance.pk))
-        headers = {"ETag": etag_for_version(instance.version), "Location": output.data["properties"].get("url", "")}
+        # str(): the url is DRF's Hyperlink (a str subclass), which strict WSGI servers (wsgiref) refuse as a header.
+        location = str(output.data["properties"].get("url", ""))
+        headers = {"ETag": etag_for_version(instance.version), "Location": location}
         return Response(output.data, status=status.HTTP_201_CREATED, headers=headers)
 
     def update(self, request, *args, **kwargs):

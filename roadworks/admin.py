@@ -10,21 +10,24 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.gis.geos import GEOSGeometry
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 
 from auman.admin import ServiceAreaGeometryForm, format_period
 
-from .models import LINE_AND_AREA_TYPES, Conflict, Impact, Roadwork
-from .services import CONFLICT_RELEVANT_FIELDS, roadwork_detect_conflicts_on_commit
+from . import workflow
+from .models import LINE_AND_AREA_TYPES, PEDESTRIAN_ROUTE_TYPES, Conflict, Impact, Roadwork
+from .services import CONFLICT_RELEVANT_FIELDS, record_admin_creation, roadwork_detect_conflicts_on_commit
 
 
 class RoadworkAdminForm(ServiceAreaGeometryForm):
     # No Meta: the admin builds the form for its model with the fields its fieldsets name.
-    geometry_types = {"geometry": LINE_AND_AREA_TYPES}
+    geometry_types = {"geometry": LINE_AND_AREA_TYPES, "pedestrian_route": PEDESTRIAN_ROUTE_TYPES}
 
 
 class ReadOnlyMapWidget(LeafletAdminWidget):
@@ -43,17 +46,49 @@ def read_only_map(name: str, geometry: GEOSGeometry | None) -> SafeString:
     return ReadOnlyMapWidget().render(f"{name}_map", geometry, attrs={"id": f"id_{name}_map"})
 
 
+def html_table(headers: list[str], rows: list[list[object]]) -> SafeString:
+    """A small read-only table for the change page (no formset: nothing of it is posted back)."""
+    if not rows:
+        return format_html("{}", "–")
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
 @admin.register(Roadwork)
 class RoadworkAdmin(LeafletGeoAdmin):
     form = RoadworkAdminForm
-    list_display = ["reference", "title", "organisation", "status", "impact_display", "period_display"]
-    list_filter = ["status", "work_kind", "traffic_management", "organisation"]
+    list_display = ["reference", "title", "organisation", "status", "category", "impact_display", "period_display"]
+    list_filter = ["status", "category", "is_emergency", "work_kind", "traffic_management", "organisation"]
     search_fields = ["reference", "title", "street_names"]
     list_select_related = ["organisation"]
-    readonly_fields = ["impact_display", "created_by", "created_at", "updated_at", "version"]
+    # The status changes through the workflow (API /transition/), never by editing the field.
+    readonly_fields = [
+        "status",
+        "is_emergency",
+        "category",
+        "submitted_at",
+        "decision_due",
+        "decided_at",
+        "actual_start",
+        "actual_end",
+        "impact_display",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "version",
+        "detours_display",
+        "attachments_display",
+        "history_display",
+    ]
     fieldsets = (
-        (None, {"fields": ("reference", "organisation", "title", "description", "street_names", "status")}),
-        (_("Place and time"), {"fields": ("geometry", "period")}),
+        (
+            None,
+            {"fields": ("reference", "organisation", "title", "description", "purpose", "street_names")},
+        ),
+        (_("Place and time"), {"fields": ("geometry", "period", ("daily_start", "daily_end"), "weekdays")}),
         (
             _("Works and traffic"),
             {
@@ -66,12 +101,65 @@ class RoadworkAdmin(LeafletGeoAdmin):
                     "excavation",
                     ("max_width_m", "max_height_m", "max_weight_t"),
                     "speed_limit_kmh",
-                    "contact",
+                    "pedestrian_route",
                 )
             },
         ),
+        (_("Contact"), {"fields": ("contact_name", "contact_phone", "contact_email")}),
+        (
+            _("Workflow"),
+            {
+                "fields": (
+                    "status",
+                    "is_emergency",
+                    "category",
+                    ("submitted_at", "decision_due", "decided_at"),
+                    ("actual_start", "actual_end"),
+                )
+            },
+        ),
+        # Detours, files and steps are changed through the API (nested detours, uploads, /transition/).
+        (_("Detours and files"), {"fields": ("detours_display", "attachments_display")}),
+        (_("History"), {"fields": ("history_display",)}),
         (_("Record"), {"fields": ("created_by", "created_at", "updated_at", "version")}),
     )
+
+    @admin.display(description=_("detours"))
+    def detours_display(self, obj: Roadwork) -> SafeString:
+        if obj.pk is None:
+            return html_table([], [])
+        rows = [
+            [d.name, d.description, format_period(d.period) if d.period else _("the whole period")]
+            for d in obj.detours.all()
+        ]
+        return html_table([_("name"), _("description"), _("period")], rows)
+
+    @admin.display(description=_("attachments"))
+    def attachments_display(self, obj: Roadwork) -> SafeString:
+        if obj.pk is None:
+            return html_table([], [])
+        rows = [
+            [a.original_name, a.get_kind_display(), a.content_type, a.size, a.uploaded_by or "–"]
+            for a in obj.attachments.select_related("uploaded_by")
+        ]
+        return html_table([_("file"), _("kind"), _("content type"), _("size (bytes)"), _("uploaded by")], rows)
+
+    @admin.display(description=_("history"))
+    def history_display(self, obj: Roadwork) -> SafeString:
+        if obj.pk is None:
+            return html_table([], [])
+        rows = [
+            [
+                timezone.localtime(t.at).strftime("%d.%m.%Y %H:%M"),
+                workflow.label_of(t.action),
+                t.get_from_status_display() or "–",
+                t.get_to_status_display(),
+                t.by or _("system"),
+                t.comment,
+            ]
+            for t in obj.transitions.select_related("by")
+        ]
+        return html_table([_("at"), _("action"), _("from"), _("to"), _("by"), _("comment")], rows)
 
     @admin.display(description=_("impact"))
     def impact_display(self, obj: Roadwork) -> str:
@@ -90,12 +178,39 @@ class RoadworkAdmin(LeafletGeoAdmin):
             # Every write bumps the version, so an API client holding an older one is refused.
             obj.version += 1
         super().save_model(request, obj, form, change)
+        if not change:
+            record_admin_creation(roadwork=obj, user=request.user)
         if not change or any(name in form.changed_data for name in CONFLICT_RELEVANT_FIELDS):
             roadwork_detect_conflicts_on_commit(roadwork_id=obj.pk)
 
 
+class ConflictAdminForm(forms.ModelForm):
+    """The status follows the same rules as the API (workflow.resolve_conflict)."""
+
+    user = None  # set by ConflictAdmin.get_form
+
+    class Meta:
+        model = Conflict
+        fields = ["status", "reason"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if status and "status" in self.changed_data:
+            before = Conflict.objects.select_related("roadwork_a", "roadwork_b").get(pk=self.instance.pk)
+            try:
+                workflow.resolve_conflict(user=self.user, conflict=before, to=status, reason=cleaned.get("reason", ""))
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+            except (workflow.TransitionError, PermissionDenied) as exc:
+                self.add_error("status", str(exc))
+        return cleaned
+
+
 @admin.register(Conflict)
 class ConflictAdmin(admin.ModelAdmin):
+    form = ConflictAdminForm
     list_display = ["__str__", "rule", "severity", "roadwork_a", "roadwork_b", "overlap_display", "status"]
     list_filter = ["rule", "severity", "status"]
     search_fields = ["roadwork_a__reference", "roadwork_a__title", "roadwork_b__reference", "roadwork_b__title"]
@@ -108,6 +223,8 @@ class ConflictAdmin(admin.ModelAdmin):
         "roadwork_b",
         "overlap_display",
         "place_map",
+        "status_changed_at",
+        "status_changed_by",
         "detected_at",
         "updated_at",
     ]
@@ -120,9 +237,22 @@ class ConflictAdmin(admin.ModelAdmin):
         "place_map",
         "status",
         "reason",
+        "status_changed_at",
+        "status_changed_by",
         "detected_at",
         "updated_at",
     ]
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.user = request.user
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Conflict, form: forms.ModelForm, change: bool) -> None:
+        if "status" in form.changed_data:
+            obj.status_changed_at = timezone.now()
+            obj.status_changed_by = request.user
+        super().save_model(request, obj, form, change)
 
     @property
     def media(self) -> forms.Media:

@@ -1,7 +1,6 @@
-"""Roadworks and the conflicts between them.
+"""Roadworks (applications and permits), their detours, attachments and history, and the conflicts between them.
 
-The permit workflow (issue 3) extends Roadwork with daily windows, detours and the
-state machine; the fields here are the ones every later part relies on.
+The state machine over RoadworkStatus lives in workflow.py; the category is derived in categories.py.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField, DateTimeRangeField
 from django.contrib.postgres.indexes import GistIndex
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
@@ -54,6 +54,15 @@ class WorkKind(models.TextChoices):
     ROAD_RESURFACING = "road_resurfacing", _("Road resurfacing")
     ROAD_CONSTRUCTION = "road_construction", _("Road construction")
     BUILDING_SITE = "building_site", _("Building site")
+    # Further kinds a German road traffic authority orders signs for (verkehrsrechtliche Anordnung).
+    STREET_LIGHTING = "street_lighting", _("Street lighting")
+    TRAFFIC_SIGNALS = "traffic_signals", _("Traffic signals")
+    ROAD_MARKING = "road_marking", _("Road markings")
+    BRIDGE = "bridge", _("Bridge and structure works")
+    GREENERY = "greenery", _("Trees and greenery")
+    SCAFFOLDING = "scaffolding", _("Scaffolding")
+    CRANE = "crane", _("Crane or lifting platform")
+    REMOVAL = "removal", _("Removal (moving van)")
     OTHER = "other", _("Other")
 
 
@@ -84,6 +93,22 @@ IMPACT_BY_TRAFFIC_MANAGEMENT = {
     TrafficManagement.CYCLE_LANE_CLOSURE: Impact.MINOR,
     TrafficManagement.NO_CARRIAGEWAY_INCURSION: Impact.MINOR,
 }
+
+
+class RoadworkCategory(models.TextChoices):
+    """Derived from duration and closure by categories.categorise(); decides the decision deadline."""
+
+    MINOR = "minor", _("Minor (up to 3 working days)")
+    STANDARD = "standard", _("Standard (up to 10 working days)")
+    MAJOR = "major", _("Major (longer, or full closure)")
+    EMERGENCY = "emergency", _("Emergency")
+
+
+# Weekdays as stored in Roadwork.weekdays: 0 = Monday ... 6 = Sunday (Python's date.weekday(),
+# PostgreSQL's EXTRACT(ISODOW) - 1). An empty list means every day.
+WEEKDAYS = range(7)
+DETOUR_TYPES = ("LineString", "MultiLineString")
+PEDESTRIAN_ROUTE_TYPES = ("LineString", "MultiLineString")
 
 
 class Direction(models.TextChoices):
@@ -122,8 +147,37 @@ class Roadwork(models.Model):
     max_height_m = models.DecimalField(_("height limit (m)"), max_digits=4, decimal_places=2, null=True, blank=True)
     max_weight_t = models.DecimalField(_("weight limit (t)"), max_digits=5, decimal_places=2, null=True, blank=True)
     speed_limit_kmh = models.PositiveSmallIntegerField(_("speed limit (km/h)"), null=True, blank=True)
-    contact = models.CharField(_("contact (office, phone)"), max_length=200, blank=True)
+    purpose = models.TextField(_("purpose of the works"), blank=True, max_length=2000)
+    # The works' responsible office at the applicant organisation (a business contact, not a private person's).
+    contact_name = models.CharField(_("contact (office or site manager)"), max_length=200, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=64, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    # A footway closure sends pedestrians along this route (lines, like the detours).
+    pedestrian_route = models.GeometryField(
+        _("pedestrian route"), srid=settings.AUMAN_SRID, null=True, blank=True, spatial_index=False
+    )
+    # Daily working window: both or neither. daily_end < daily_start means the window crosses
+    # midnight (20:00-05:00); such a window belongs to the weekday on which it starts.
+    daily_start = models.TimeField(_("daily start"), null=True, blank=True)
+    daily_end = models.TimeField(_("daily end"), null=True, blank=True)
+    weekdays = ArrayField(
+        models.PositiveSmallIntegerField(),
+        verbose_name=_("weekdays (0 = Monday ... 6 = Sunday; empty: every day)"),
+        default=list,
+        blank=True,
+        size=7,
+    )
+    is_emergency = models.BooleanField(_("emergency works"), default=False)
+    # Stored, derived: Roadwork.save() recomputes it (categories.categorise is the one definition).
+    category = models.CharField(_("category"), max_length=16, choices=RoadworkCategory.choices, blank=True, default="")
     status = models.CharField(_("status"), max_length=32, choices=RoadworkStatus.choices, default=RoadworkStatus.DRAFT)
+    # Set by the workflow (services.roadwork_transition), never by an edit.
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    decision_due = models.DateField(_("decision due"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    # Reported by the applicant (services.roadwork_report).
+    actual_start = models.DateTimeField(_("actual start"), null=True, blank=True)
+    actual_end = models.DateTimeField(_("actual end"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -144,6 +198,7 @@ class Roadwork(models.Model):
         indexes = [
             GistIndex(fields=["geometry", "period"], name="roadwork_geom_period_gist"),
             models.Index(fields=["status"], name="roadwork_status_idx"),
+            models.Index(fields=["decision_due"], name="roadwork_decision_due_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -155,14 +210,151 @@ class Roadwork(models.Model):
                 condition=Q(speed_limit_kmh__isnull=True) | Q(speed_limit_kmh__gte=5, speed_limit_kmh__lte=130),
                 name="roadwork_speed_limit_range",
             ),
+            models.CheckConstraint(
+                condition=Q(daily_start__isnull=True, daily_end__isnull=True)
+                | (Q(daily_start__isnull=False, daily_end__isnull=False) & ~Q(daily_start=F("daily_end"))),
+                name="roadwork_daily_window_complete",
+                violation_error_message=_(
+                    "Give both the daily start and the daily end, and let them differ (or give neither)."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(weekdays__contained_by=list(WEEKDAYS)),
+                name="roadwork_weekdays_range",
+                violation_error_message=_("Weekdays are numbers from 0 (Monday) to 6 (Sunday)."),
+            ),
+            models.CheckConstraint(
+                condition=Q(actual_start__isnull=True)
+                | Q(actual_end__isnull=True)
+                | Q(actual_end__gt=F("actual_start")),
+                name="roadwork_actual_end_after_start",
+                violation_error_message=_("The actual end must lie after the actual start."),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
 
+    def refresh_category(self) -> str:
+        from .categories import categorise
+
+        period = self.period
+        if period is not None and not period.isempty and period.lower is not None and period.upper is not None:
+            self.category = categorise(
+                period=period, traffic_management=self.traffic_management, is_emergency=self.is_emergency
+            )
+        return self.category
+
+    def save(self, *args, **kwargs) -> None:
+        # Every save path (services, admin, demo data, fixtures) keeps the stored category true.
+        self.refresh_category()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "category" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "category"]
+        super().save(*args, **kwargs)
+
     @property
     def impact(self) -> str:
         return IMPACT_BY_TRAFFIC_MANAGEMENT[self.traffic_management]
+
+
+class Detour(models.Model):
+    """A signposted detour around a roadwork; a roadwork may have several (one per direction, per phase)."""
+
+    roadwork = models.ForeignKey(Roadwork, on_delete=models.CASCADE, related_name="detours", verbose_name=_("roadwork"))
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    geometry = models.GeometryField(_("route"), srid=settings.AUMAN_SRID)  # GiST index (spatial_index default)
+    # Optional: when the detour is signposted, within the roadwork's period; empty means the whole period.
+    period = DateTimeRangeField(_("period"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("detour")
+        verbose_name_plural = _("detours")
+        ordering = ["roadwork", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AttachmentKind(models.TextChoices):
+    TRAFFIC_SIGN_PLAN = "traffic_sign_plan", _("Traffic sign plan")
+    SITE_PLAN = "site_plan", _("Site plan")
+    DETOUR_PLAN = "detour_plan", _("Detour plan")
+    PHOTO = "photo", _("Photo")
+    OTHER = "other", _("Other")
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # The stored name is the attachment's id only: a user-chosen name never reaches the file system.
+    return f"attachments/{instance.id}"
+
+
+class Attachment(models.Model):
+    """A file that belongs to an application (PDF, PNG or JPEG), stored under MEDIA_ROOT/attachments/<id>."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    roadwork = models.ForeignKey(
+        Roadwork, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("roadwork")
+    )
+    kind = models.CharField(_("kind"), max_length=32, choices=AttachmentKind.choices, default=AttachmentKind.OTHER)
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
+    original_name = models.CharField(_("original file name"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=100)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["roadwork", "uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class RoadworkTransition(models.Model):
+    """One step of a roadwork's workflow (and its creation): the application's history.
+
+    `by` is empty for steps the system takes (the periodic status advance)."""
+
+    roadwork = models.ForeignKey(
+        Roadwork, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("roadwork")
+    )
+    # The workflow's name for the step (workflow.Transition.name), e.g. "submit", "approve", "create".
+    action = models.CharField(_("action"), max_length=32)
+    from_status = models.CharField(_("from"), max_length=32, choices=RoadworkStatus.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=32, choices=RoadworkStatus.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    # PROTECT: the history must keep who acted; deactivate users instead of deleting them.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    comment = models.TextField(_("comment"), blank=True, max_length=4000)
+    # Approved although error-level conflicts were open; the reason is part of the comment.
+    override = models.BooleanField(_("override of open conflicts"), default=False)
+
+    class Meta:
+        verbose_name = _("roadwork transition")
+        verbose_name_plural = _("roadwork transitions")
+        ordering = ["roadwork", "at", "id"]
+        indexes = [models.Index(fields=["roadwork", "at"], name="roadwork_transition_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.roadwork_id}: {self.from_status or '-'} → {self.to_status}"
 
 
 class ConflictStatus(models.TextChoices):
@@ -214,6 +406,16 @@ class Conflict(models.Model):
     place = models.GeometryField(_("place"), srid=settings.AUMAN_SRID)
     status = models.CharField(_("status"), max_length=16, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
     reason = models.TextField(_("reason"), blank=True, max_length=2000)
+    # Who changed the status last and when; empty `by` with a time: detection did (resolved, reopened).
+    status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("status changed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     detected_at = models.DateTimeField(_("first detected"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -1,6 +1,12 @@
 """Who may do what with a roadwork: the one place these rules live.
 
-The permit workflow (issue 3) replaces the status rules here with its state machine.
+Status changes are the workflow's (workflow.py says who may take which step); this module says who may
+create, edit, read the history and files, report progress and use the authority's lists.
+
+Editing by status: the authority may correct any work at any time. An applicant edits its own
+organisation's application while it is a draft or a modification is requested. Once submitted, the
+authority examines a fixed application: to change it, the applicant cancels it, or the authority
+requests a modification (which gives it back). After the decision the permit stands as issued.
 """
 
 from __future__ import annotations
@@ -9,14 +15,18 @@ from accounts.models import User
 
 from .models import Roadwork, RoadworkStatus
 
-# Statuses an applicant may set itself; deciding is the authority's.
-APPLICANT_SETTABLE_STATUSES = (RoadworkStatus.DRAFT, RoadworkStatus.SUBMITTED, RoadworkStatus.CANCELLED)
-# Statuses in which an applicant may still change its application.
-APPLICANT_EDITABLE_STATUSES = (
-    RoadworkStatus.DRAFT,
-    RoadworkStatus.SUBMITTED,
-    RoadworkStatus.MODIFICATION_REQUESTED,
-)
+# Statuses in which an applicant may still change its application (and add files to it).
+APPLICANT_EDITABLE_STATUSES = (RoadworkStatus.DRAFT, RoadworkStatus.MODIFICATION_REQUESTED)
+
+
+def is_own_organisation(user: User | None, roadwork: Roadwork) -> bool:
+    """An applicant of the organisation the works are for."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and user.is_applicant
+        and roadwork.organisation_id == user.organisation_id
+    )
 
 
 def can_create_roadwork(user: User) -> bool:
@@ -28,17 +38,29 @@ def can_edit_roadwork(user: User, roadwork: Roadwork) -> bool:
         return False
     if user.is_authority:
         return True
-    return (
-        user.is_applicant
-        and roadwork.organisation_id == user.organisation_id
-        and roadwork.status in APPLICANT_EDITABLE_STATUSES
-    )
-
-
-def can_set_status(user: User, status: str) -> bool:
-    return user.is_authority or (user.is_applicant and status in APPLICANT_SETTABLE_STATUSES)
+    return is_own_organisation(user, roadwork) and roadwork.status in APPLICANT_EDITABLE_STATUSES
 
 
 def can_choose_organisation(user: User) -> bool:
     """Only the authority records works for another organisation; applicants always act for their own."""
     return user.is_authority
+
+
+def can_see_internals(user: User | None, roadwork: Roadwork) -> bool:
+    """History, attachments and contact details: the authority, police and control room, and the applicant."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_staff_viewer or is_own_organisation(user, roadwork)
+
+
+def can_add_attachment(user: User, roadwork: Roadwork) -> bool:
+    return can_edit_roadwork(user, roadwork)
+
+
+def can_report_progress(user: User, roadwork: Roadwork) -> bool:
+    """The actual start and end: the applicant on site, or the authority on its behalf."""
+    return user.is_authenticated and (user.is_authority or is_own_organisation(user, roadwork))
+
+
+def can_list_overdue(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.is_authority

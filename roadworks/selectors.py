@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.models import User
 
-from .models import PUBLIC_STATUSES, Conflict, Roadwork, RoadworkStatus
+from . import workflow
+from .models import PUBLIC_STATUSES, Conflict, Roadwork, RoadworkStatus, RoadworkTransition
 
 
 def public_roadworks_q() -> Q:
@@ -41,3 +42,23 @@ def conflicts_visible_to(user: User | None) -> QuerySet[Conflict]:
         org = user.organisation_id
         return qs.filter(Q(roadwork_a__organisation_id=org) | Q(roadwork_b__organisation_id=org))
     return qs.none()
+
+
+def roadworks_overdue(*, today: date | None = None) -> QuerySet[Roadwork]:
+    """Works awaiting the authority's decision whose decision day has passed (local time)."""
+    today = today or timezone.localdate()
+    return Roadwork.objects.filter(workflow.overdue_q(today))
+
+
+def roadworks_due_to_start(*, now: datetime) -> QuerySet[Roadwork]:
+    """Approved works whose period has begun: the status advance starts them."""
+    return Roadwork.objects.filter(status=RoadworkStatus.APPROVED, period__startswith__lte=now).order_by("pk")
+
+
+def roadworks_due_to_complete(*, now: datetime) -> QuerySet[Roadwork]:
+    """Running works whose period has ended: the status advance completes them."""
+    return Roadwork.objects.filter(status=RoadworkStatus.IN_PROGRESS, period__endswith__lte=now).order_by("pk")
+
+
+def roadwork_history(roadwork: Roadwork) -> QuerySet[RoadworkTransition]:
+    return roadwork.transitions.select_related("by", "by__organisation").order_by("at", "id")

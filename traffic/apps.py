@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class TrafficConfig(AppConfig):
     name = "traffic"
     verbose_name = _("Traffic incidents")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks

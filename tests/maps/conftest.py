@@ -26,8 +26,16 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+# The running browser, for the fixture imported into test modules elsewhere (from tests.maps.conftest import
+# browser): each import is a fixture of its own to pytest, and a second sync_playwright() in this thread fails.
+_RUNNING: dict[str, object] = {}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
+    if "browser" in _RUNNING:
+        yield _RUNNING["browser"]
+        return
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
     from playwright.sync_api import sync_playwright
@@ -40,8 +48,12 @@ def browser() -> Iterator:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        _RUNNING["browser"] = chromium
+        try:
+            yield chromium
+        finally:
+            del _RUNNING["browser"]
+            chromium.close()
 
 
 @dataclass

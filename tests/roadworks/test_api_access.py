@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from roadworks.models import Roadwork, RoadworkStatus
-from roadworks.services import conflicts_sweep
+from roadworks.services import MSG_STATUS_BY_TRANSITION, conflicts_sweep
+from roadworks.workflow import MSG_INITIAL_STATUS
 from tests.conftest import KAISERRING, KAISERRING_NEARBY, feature, features_of, geojson_line, line, make_roadwork
 
 pytestmark = pytest.mark.django_db
@@ -69,11 +70,21 @@ def test_users_without_an_applicant_role_cannot_create(api, persona, request):
     assert Roadwork.objects.count() == 0
 
 
-def test_an_applicant_cannot_approve_its_own_work(api, alice):
+@pytest.mark.parametrize("persona", ["alice", "bob"])
+def test_a_new_work_cannot_start_out_approved(api, persona, request):
     body = feature(geojson_line(KAISERRING), title="x", period=PERIOD, status="approved")
-    response = api(alice).post("/api/v1/roadworks/", body, format="json")
-    assert response.status_code == 403
+    response = api(request.getfixturevalue(persona)).post("/api/v1/roadworks/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["status"] == [str(MSG_INITIAL_STATUS)]
     assert Roadwork.objects.count() == 0
+
+
+def test_an_applicant_cannot_approve_its_own_work(api, alice, stadtwerke):
+    work = make_roadwork(stadtwerke, status=RoadworkStatus.SUBMITTED)
+    response = api(alice).post(f"/api/v1/roadworks/{work.pk}/transition/", {"to": "approved", "version": 1})
+    assert response.status_code == 403
+    work.refresh_from_db()
+    assert work.status == RoadworkStatus.SUBMITTED
 
 
 def test_an_applicant_cannot_record_works_for_another_organisation(api, alice, telekom):
@@ -84,10 +95,12 @@ def test_an_applicant_cannot_record_works_for_another_organisation(api, alice, t
 
 
 def test_the_authority_records_works_for_an_organisation(api, bob, telekom):
-    body = feature(geojson_line(KAISERRING), title="x", period=PERIOD, organisation=telekom.pk, status="approved")
+    body = feature(geojson_line(KAISERRING), title="x", period=PERIOD, organisation=telekom.pk, status="submitted")
     response = api(bob).post("/api/v1/roadworks/", body, format="json")
     assert response.status_code == 201, response.json()
-    assert Roadwork.objects.get().organisation == telekom
+    work = Roadwork.objects.get()
+    assert work.organisation == telekom
+    assert work.status == RoadworkStatus.SUBMITTED
 
 
 def test_an_applicant_cannot_change_another_organisations_work(api, erin, works):
@@ -100,12 +113,35 @@ def test_an_applicant_cannot_change_another_organisations_work(api, erin, works)
 
 def test_the_authority_approves_a_submitted_work(api, bob, works):
     work = works["erin_submitted"]
+    # All fixture works lie on Kaiserring at the same time: approving needs an override.
+    body = {"to": "approved", "override_reason": "Abgestimmt im Koordinierungstermin", "version": 1}
+    response = api(bob).post(f"/api/v1/roadworks/{work.pk}/transition/", body)
+    assert response.status_code == 200, response.json()
+    assert response.json()["properties"]["status"] == "approved"
+    assert response.json()["properties"]["version"] == 2
+    assert response["ETag"] == '"2"'
+
+
+def test_the_status_cannot_be_changed_by_an_edit(api, bob, works):
+    work = works["erin_submitted"]
     response = api(bob).patch(
         f"/api/v1/roadworks/{work.pk}/", {"properties": {"status": "approved", "version": 1}}, format="json"
     )
+    assert response.status_code == 400
+    assert response.json()["status"] == [str(MSG_STATUS_BY_TRANSITION)]
+    work.refresh_from_db()
+    assert work.status == RoadworkStatus.SUBMITTED and work.version == 1
+
+
+def test_an_edit_may_send_the_unchanged_status_back(api, bob, works):
+    work = works["erin_submitted"]
+    response = api(bob).patch(
+        f"/api/v1/roadworks/{work.pk}/",
+        {"properties": {"status": "submitted", "title": "Neu", "version": 1}},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
-    assert response.json()["properties"]["version"] == 2
-    assert response["ETag"] == '"2"'
+    assert response.json()["properties"]["title"] == "Neu"
 
 
 def test_a_stale_write_is_refused_with_412(api, bob, alice, works):

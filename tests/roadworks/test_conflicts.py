@@ -1,4 +1,6 @@
-"""Rule C1: roadworks within the buffer whose periods overlap conflict; detection is idempotent."""
+"""Rule C1: roadworks within the buffer whose periods overlap conflict; detection is idempotent.
+
+A conflict that stops holding is marked resolved (not deleted) and reopens when it holds again."""
 
 from __future__ import annotations
 
@@ -71,21 +73,63 @@ def test_running_detection_twice_gives_the_same_rows(stadtwerke, telekom):
 
     again = conflicts_detect_for(roadwork_id=first.pk)
 
-    assert again == {"found": 1, "changed": 0, "removed": 0}
+    assert again == {"found": 1, "changed": 0, "resolved": 0}
     assert list(Conflict.objects.values("id", "roadwork_a", "roadwork_b", "overlap_period", "updated_at")) == before
 
 
-def test_a_change_that_removes_the_overlap_removes_the_conflict(stadtwerke, telekom):
+def test_a_change_that_removes_the_overlap_marks_the_conflict_resolved(stadtwerke, telekom):
     first = make_roadwork(stadtwerke)
     second = make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
     conflicts_detect_for(roadwork_id=first.pk)
-    assert Conflict.objects.count() == 1
+    assert Conflict.objects.get().status == ConflictStatus.OPEN
 
     second.geometry = line(NECKARAU)
     second.save()
-    conflicts_detect_for(roadwork_id=second.pk)
+    result = conflicts_detect_for(roadwork_id=second.pk)
 
-    assert Conflict.objects.count() == 0
+    assert result == {"found": 0, "changed": 0, "resolved": 1}
+    conflict = Conflict.objects.get()
+    assert conflict.status == ConflictStatus.RESOLVED
+    assert conflict.status_changed_at is not None and conflict.status_changed_by is None
+    # Running again changes nothing: a resolved conflict stays resolved, once.
+    assert conflicts_detect_for(roadwork_id=second.pk) == {"found": 0, "changed": 0, "resolved": 0}
+
+
+def test_a_resolved_conflict_reopens_when_the_works_collide_again(stadtwerke, telekom):
+    first = make_roadwork(stadtwerke)
+    second = make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
+    conflicts_sweep()
+    conflict_id = Conflict.objects.get().pk
+    second.geometry = line(NECKARAU)
+    second.save()
+    conflicts_sweep()
+    Conflict.objects.update(reason="was accepted before it vanished")
+
+    second.geometry = line(KAISERRING_NEARBY)
+    second.save()
+    result = conflicts_detect_for(roadwork_id=first.pk)
+
+    assert result == {"found": 1, "changed": 1, "resolved": 0}
+    conflict = Conflict.objects.get()
+    assert conflict.pk == conflict_id
+    assert conflict.status == ConflictStatus.OPEN
+    assert conflict.reason == ""
+    assert conflicts_sweep() == {"found": 1, "changed": 0, "resolved": 0}
+
+
+def test_an_accepted_conflict_that_no_longer_holds_is_resolved(stadtwerke, telekom):
+    make_roadwork(stadtwerke)
+    second = make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
+    conflicts_sweep()
+    Conflict.objects.update(status=ConflictStatus.ACCEPTED, reason="Gemeinsame Baugrube")
+    second.period = period(local(2028, 1, 1), 3)
+    second.save()
+
+    conflicts_sweep()
+
+    conflict = Conflict.objects.get()
+    assert conflict.status == ConflictStatus.RESOLVED
+    assert conflict.reason == "Gemeinsame Baugrube"
 
 
 def test_a_conflict_keeps_its_status_when_detection_runs_again(stadtwerke, telekom):
@@ -110,7 +154,7 @@ def test_works_that_do_not_take_road_space_do_not_conflict(stadtwerke, telekom, 
     assert conflicts_detect_for(roadwork_id=first.pk)["found"] == 0
 
 
-def test_cancelling_a_work_removes_its_conflicts(stadtwerke, telekom):
+def test_cancelling_a_work_resolves_its_conflicts(stadtwerke, telekom):
     first = make_roadwork(stadtwerke)
     make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
     conflicts_detect_for(roadwork_id=first.pk)
@@ -119,7 +163,7 @@ def test_cancelling_a_work_removes_its_conflicts(stadtwerke, telekom):
 
     conflicts_detect_for(roadwork_id=first.pk)
 
-    assert Conflict.objects.count() == 0
+    assert list(Conflict.objects.values_list("status", flat=True)) == [ConflictStatus.RESOLVED]
 
 
 def test_the_sweep_finds_every_pair_once(stadtwerke, telekom):
@@ -132,18 +176,19 @@ def test_the_sweep_finds_every_pair_once(stadtwerke, telekom):
 
     assert result["found"] == 3
     assert conflict_pairs() == {ordered(a, b), ordered(a, c), ordered(b, c)}
-    assert conflicts_sweep() == {"found": 3, "changed": 0, "removed": 0}
+    assert conflicts_sweep() == {"found": 3, "changed": 0, "resolved": 0}
 
 
-def test_the_sweep_removes_conflicts_that_no_longer_hold(stadtwerke, telekom):
+def test_the_sweep_resolves_conflicts_that_no_longer_hold(stadtwerke, telekom):
     make_roadwork(stadtwerke)
     second = make_roadwork(telekom, geometry=line(KAISERRING_NEARBY))
     conflicts_sweep()
     second.period = period(local(2028, 1, 1), 3)
     second.save()
 
-    assert conflicts_sweep()["removed"] == 1
-    assert Conflict.objects.count() == 0
+    assert conflicts_sweep()["resolved"] == 1
+    assert Conflict.objects.get().status == ConflictStatus.RESOLVED
+    assert conflicts_sweep() == {"found": 0, "changed": 0, "resolved": 0}
 
 
 def test_detection_uses_the_gist_index(stadtwerke, telekom):

@@ -16,7 +16,8 @@ def test_detect_conflicts_runs_the_sweep_and_reports_counts(stadtwerke, telekom)
     out = StringIO()
     call_command("detect_conflicts", stdout=out)
     assert Conflict.objects.count() == 1
-    assert out.getvalue().startswith("1 conflicts hold; 1 new or changed, 0 removed.")
+    assert out.getvalue().startswith("C1: 1 conflicts hold; 1 new or changed, 0 resolved (no longer hold).")
+    assert "C8: 0 conflicts hold" in out.getvalue()
     call_command("detect_conflicts", stdout=out)
     assert "0 new or changed" in out.getvalue()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.conf import settings
@@ -16,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from accounts.management.commands.demo_logins import CHANGED, HINT_NO_DEMO_USERS
 from accounts.models import Organisation, Role, User
 from auman.geo import service_area
+from roadworks import workflow
 from roadworks.management.commands.load_demo import (
     DEMO_INCIDENTS,
     DEMO_ROADWORKS,
@@ -23,7 +25,16 @@ from roadworks.management.commands.load_demo import (
     demo_incident_id,
     demo_password,
 )
-from roadworks.models import Conflict, Roadwork, RoadworkStatus, TrafficManagement
+from roadworks.models import (
+    Conflict,
+    Detour,
+    Roadwork,
+    RoadworkCategory,
+    RoadworkStatus,
+    RoadworkTransition,
+    TrafficManagement,
+)
+from roadworks.selectors import roadworks_overdue
 from tests.conftest import client_for
 from traffic.models import ACTIVE_INCIDENT_STATUSES, Incident, IncidentKind, IncidentStatus
 
@@ -214,3 +225,61 @@ def test_it_hides_a_changed_password_in_the_logins_table(demo):
 
 def test_it_hints_at_load_demo_when_there_are_no_demo_logins(db):
     assert demo_logins().strip() == HINT_NO_DEMO_USERS
+
+
+# --- The application's parts and the workflow -------------------------------------------------
+
+
+def test_it_shows_night_works_with_daily_windows_and_weekdays(demo):
+    night = Roadwork.objects.get(reference="DEMO-003")
+    assert (night.daily_start.hour, night.daily_end.hour) == (20, 5)
+    assert night.weekdays == [0, 1, 2, 3, 4]
+    assert Roadwork.objects.filter(reference__startswith="DEMO-", daily_start__isnull=False).count() >= 2
+
+
+def test_it_gives_works_detours_inside_their_periods_and_a_pedestrian_route(demo):
+    area = service_area()
+    detoured = Roadwork.objects.get(reference="DEMO-003")
+    assert detoured.detours.count() == 2
+    timed = Detour.objects.filter(roadwork__reference__startswith="DEMO-", period__isnull=False)
+    assert timed.exists()
+    for detour in Detour.objects.filter(roadwork__reference__startswith="DEMO-").select_related("roadwork"):
+        assert area.covers(detour.geometry), detour.name
+        if detour.period is not None:
+            assert detour.roadwork.period.lower <= detour.period.lower < detour.period.upper
+            assert detour.period.upper <= detour.roadwork.period.upper
+    assert Roadwork.objects.filter(reference__startswith="DEMO-", pedestrian_route__isnull=False).exists()
+
+
+def test_it_reports_one_emergency_awaiting_its_decision(demo):
+    emergency = Roadwork.objects.get(reference__startswith="DEMO-", is_emergency=True)
+    assert emergency.status == RoadworkStatus.IN_PROGRESS
+    assert emergency.category == RoadworkCategory.EMERGENCY
+    assert workflow.is_awaiting_decision(emergency)
+    assert list(emergency.transitions.values_list("action", flat=True)) == ["create_emergency"]
+
+
+def test_it_gives_every_work_a_history_that_ends_in_its_status(demo):
+    now = timezone.now()
+    for work in demo_roadworks():
+        steps = list(work.transitions.order_by("at", "id"))
+        assert steps, work.reference
+        assert steps[0].from_status == "" and steps[-1].to_status == work.status, work.reference
+        assert all(a.to_status == b.from_status for a, b in pairwise(steps)), work.reference
+        assert all(step.at <= now for step in steps), work.reference
+        # Each step is one the workflow defines (creation aside).
+        names = {t.name for t in workflow.TRANSITIONS} | {"create", "create_emergency"}
+        assert {step.action for step in steps} <= names, work.reference
+
+
+def test_it_keeps_the_history_and_detours_the_same_on_a_second_run(demo):
+    before = (RoadworkTransition.objects.count(), Detour.objects.count())
+    load_demo()
+    assert (RoadworkTransition.objects.count(), Detour.objects.count()) == before
+
+
+def test_it_shows_an_overdue_decision_and_contacts(demo):
+    overdue = roadworks_overdue().filter(reference__startswith="DEMO-")
+    assert overdue.filter(status=RoadworkStatus.SUBMITTED).exists()
+    assert not demo_roadworks().filter(contact_email="").exists()
+    assert all(work.category for work in demo_roadworks())

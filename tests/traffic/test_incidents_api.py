@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from tests.conftest import feature, features_of, make_incident
 from traffic.models import Incident, IncidentStatus
+from traffic.services import MSG_STATUS_BY_TRANSITION
 
 pytestmark = pytest.mark.django_db
 
@@ -50,14 +51,26 @@ def test_the_public_sees_active_incidents_only(api, carol):
 
 def test_clearing_an_incident_stamps_the_time_and_hides_it_from_the_public(api, carol):
     incident = make_incident()
-    response = api(carol).patch(
-        f"/api/v1/incidents/{incident.pk}/", {"properties": {"status": "cleared", "version": 1}}, format="json"
+    response = api(carol).post(
+        f"/api/v1/incidents/{incident.pk}/transition/", {"to": "cleared", "version": 1}, format="json"
     )
     assert response.status_code == 200, response.json()
     incident.refresh_from_db()
     assert incident.cleared_at is not None
     assert incident.period.upper == incident.cleared_at
     assert features_of(api(None).get("/api/v1/incidents/")) == []
+
+
+def test_it_refuses_a_status_change_by_patch_and_points_to_the_transition_endpoint(api, carol):
+    # A plain field write would skip the history (who, when, why); status moves through transition/ only.
+    incident = make_incident()
+    response = api(carol).patch(
+        f"/api/v1/incidents/{incident.pk}/", {"properties": {"status": "cleared", "version": 1}}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["status"] == [str(MSG_STATUS_BY_TRANSITION)]
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.REPORTED and incident.cleared_at is None and incident.version == 1
 
 
 def test_it_rejects_a_line_as_the_incident_location(api, carol):

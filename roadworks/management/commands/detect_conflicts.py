@@ -2,14 +2,15 @@
 
 from django.core.management.base import BaseCommand
 
-from roadworks.services import conflicts_sweep
+from roadworks.services import conflicts_sweep_all
 
 
 class Command(BaseCommand):
-    help = "Recompute every conflict between roadworks now."
+    help = "Recompute every conflict of every rule now."
 
     def handle(self, *args, **options) -> None:
-        result = conflicts_sweep()
-        self.stdout.write(
-            f"{result['found']} conflicts hold; {result['changed']} new or changed, {result['removed']} removed."
-        )
+        for rule, result in conflicts_sweep_all().items():
+            self.stdout.write(
+                f"{rule}: {result['found']} conflicts hold; {result['changed']} new or changed, "
+                f"{result['resolved']} resolved (no longer hold)."
+            )

@@ -33,11 +33,16 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import Organisation, Role, User
 from auman.geo import WGS84, clean_geometry
+from roadworks.categories import categorise, decision_due
 from roadworks.models import (
+    DETOUR_TYPES,
     LINE_AND_AREA_TYPES,
+    PEDESTRIAN_ROUTE_TYPES,
+    Detour,
     Direction,
     Roadwork,
     RoadworkStatus,
+    RoadworkTransition,
     TrafficManagement,
     WorkKind,
 )
@@ -118,6 +123,32 @@ def _polygon(ring: Coords) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DetourSpec:
+    name: str
+    lines: tuple[Coords, ...]  # one line, or several for a MultiLineString
+    description: str = ""
+    # Days after the roadwork's start while the detour is signposted; None: the whole period.
+    days: int | None = None
+
+    def geometry(self) -> dict[str, Any]:
+        if len(self.lines) == 1:
+            return _line(self.lines[0])
+        return {"type": "MultiLineString", "coordinates": [[list(c) for c in line] for line in self.lines]}
+
+
+# Streets the detours use; the same lines as the works on them below (DEMO-004, DEMO-009, DEMO-010).
+SECKENHEIMER_STRASSE: Coords = [
+    (8.47608, 49.48117),
+    (8.47736, 49.48091),
+    (8.47948, 49.48028),
+    (8.48105, 49.47964),
+    (8.48224, 49.47867),
+]
+FRIEDRICHSRING: Coords = [(8.47524, 49.48518), (8.47569, 49.48591), (8.47595, 49.48669), (8.47606, 49.48732)]
+AUGUSTAANLAGE: Coords = [(8.478602, 49.482874), (8.481713, 49.481709), (8.484586, 49.480632)]
+
+
+@dataclass(frozen=True)
 class RoadworkSpec:
     reference: str
     organisation: str
@@ -133,6 +164,17 @@ class RoadworkSpec:
     start_hour: int = 7
     end_hour: int = 17
     extra: dict[str, Any] = field(default_factory=dict)
+    purpose: str = ""
+    detours: tuple[DetourSpec, ...] = ()
+    pedestrian_route: Coords | None = None
+    # Daily working window (local hours) and weekdays (0 = Monday); none: around the clock, every day.
+    daily_hours: tuple[int, int] | None = None
+    weekdays: tuple[int, ...] = ()
+    is_emergency: bool = False
+    # The steps of its history; by default the plain path to its status (see _history).
+    history: tuple[str, ...] | None = None
+    # The applicant reported the actual start (otherwise the system started the works on time).
+    reported_start: bool = False
 
 
 # DEMO-001 and DEMO-002 share a stretch of Bismarckstraße in overlapping weeks on purpose:
@@ -152,6 +194,8 @@ DEMO_ROADWORKS = (
         start_day=-10,
         days=35,
         extra={"lanes_affected": 1, "direction": Direction.FORWARD, "excavation": True, "speed_limit_kmh": 30},
+        purpose="Anschluss von vier Gebäuden an das Fernwärmenetz.",
+        reported_start=True,
     ),
     RoadworkSpec(
         "DEMO-002",
@@ -167,6 +211,9 @@ DEMO_ROADWORKS = (
         start_day=3,
         days=17,
         extra={"excavation": True},
+        purpose="Glasfaseranschluss der Gebäude L 6 bis L 10 (FTTH-Ausbau).",
+        # The footway on the other side of the street, about 15 m north.
+        pedestrian_route=[(8.46569, 49.48341), (8.4672, 49.48283), (8.4683, 49.48256), (8.46919, 49.48221)],
     ),
     RoadworkSpec(
         "DEMO-003",
@@ -184,6 +231,17 @@ DEMO_ROADWORKS = (
         start_hour=20,
         end_hour=5,
         extra={"direction": Direction.BOTH},
+        purpose="Erneuerung der verschlissenen Asphaltdeckschicht (Spurrinnen, Risse).",
+        daily_hours=(20, 5),
+        weekdays=(0, 1, 2, 3, 4),
+        detours=(
+            DetourSpec(
+                "Umleitung Richtung Wasserturm",
+                (SECKENHEIMER_STRASSE[:3], FRIEDRICHSRING),
+                "Über Seckenheimer Straße und Friedrichsring, beschildert ab Tattersall.",
+            ),
+            DetourSpec("Umleitung Richtung Tattersall", (AUGUSTAANLAGE,), "Über die Augustaanlage."),
+        ),
     ),
     RoadworkSpec(
         "DEMO-004",
@@ -288,6 +346,8 @@ DEMO_ROADWORKS = (
         start_day=10,
         days=30,
         extra={"lanes_affected": 1, "max_width_m": Decimal("2.75")},
+        purpose="Sanierung des Mischwasserkanals DN 800 im Inliner-Verfahren.",
+        history=("create", "submit", "request_modification", "resubmit"),
     ),
     RoadworkSpec(
         "DEMO-011",
@@ -317,6 +377,14 @@ DEMO_ROADWORKS = (
         start_day=-5,
         days=14,
         extra={"direction": Direction.BOTH, "excavation": True},
+        detours=(
+            DetourSpec(
+                "Umleitung über Seckenheimer Straße",
+                (SECKENHEIMER_STRASSE[2:],),
+                "Während der Querung der Fahrbahn (erste Woche).",
+                days=7,
+            ),
+        ),
     ),
     RoadworkSpec(
         "DEMO-013",
@@ -375,6 +443,25 @@ DEMO_ROADWORKS = (
         start_hour=21,
         end_hour=5,
         extra={"lanes_affected": 1, "direction": Direction.BACKWARD, "speed_limit_kmh": 40},
+        daily_hours=(21, 5),
+    ),
+    RoadworkSpec(
+        "DEMO-017",
+        MVV,
+        "Wasserrohrbruch Reichskanzler-Müller-Straße",
+        "Notfall: Rohrbruch der Trinkwasserleitung, Aufgrabung auf dem rechten Fahrstreifen Richtung Lindenhof. "
+        "Gemeldet nach Beginn der Arbeiten, Entscheidung der Behörde steht aus.",
+        ("Reichskanzler-Müller-Straße",),
+        _line([(8.4764, 49.47762), (8.47538, 49.47847)]),
+        RoadworkStatus.IN_PROGRESS,
+        WorkKind.WATER,
+        TrafficManagement.LANE_CLOSURE,
+        start_day=0,
+        days=2,
+        start_hour=0,
+        extra={"lanes_affected": 1, "direction": Direction.FORWARD, "excavation": True},
+        purpose="Beseitigung eines Wasserrohrbruchs (Versorgungssicherheit).",
+        is_emergency=True,
     ),
 )
 
@@ -508,6 +595,69 @@ def roadwork_period(spec: RoadworkSpec, now: datetime) -> DateTimeTZRange:
     return DateTimeTZRange(start, end, "[)")
 
 
+@dataclass(frozen=True)
+class Step:
+    action: str
+    from_status: str
+    to_status: str
+    at: datetime
+    by: User | None
+    comment: str = ""
+
+
+SUBMITTING = ("submit", "resubmit", "create_emergency")
+DECIDING = ("approve", "refuse")
+# The plain path to each status, as workflow.py defines the steps.
+PATHS = {
+    RoadworkStatus.DRAFT: ("create",),
+    RoadworkStatus.SUBMITTED: ("create", "submit"),
+    RoadworkStatus.APPROVED: ("create", "submit", "approve"),
+    RoadworkStatus.IN_PROGRESS: ("create", "submit", "approve", "start"),
+    RoadworkStatus.COMPLETED: ("create", "submit", "approve", "start", "complete"),
+}
+COMMENTS = {
+    "approve": "Verkehrsrechtliche Anordnung erteilt; Auflagen laut Verkehrszeichenplan.",
+    "request_modification": "Bitte Verkehrszeichenplan mit Baustellenampel und Gehwegführung nachreichen.",
+    "resubmit": "Verkehrszeichenplan ergänzt.",
+}
+
+
+def _history(
+    spec: RoadworkSpec, period: DateTimeTZRange, now: datetime, *, applicant: User, authority: User
+) -> list[Step]:
+    """The steps of a demo work, at times before now that fit its period; start and end by the system."""
+    if spec.is_emergency:
+        reported = min(period.lower + timedelta(hours=1), now)
+        return [Step("create_emergency", "", RoadworkStatus.IN_PROGRESS, reported, applicant)]
+    actions = spec.history or PATHS[spec.status]
+    # Long applications (a modification round) began earlier; everything lies before now and the start.
+    at = min(period.lower, now) - timedelta(days=45 if len(actions) > 3 and "start" not in actions else 21)
+    gaps = {"create": 0, "submit": 1, "request_modification": 4, "resubmit": 5, "approve": 4}
+    status = ""
+    steps = []
+    for action in actions:
+        target = {
+            "create": RoadworkStatus.DRAFT,
+            "submit": RoadworkStatus.SUBMITTED,
+            "resubmit": RoadworkStatus.SUBMITTED,
+            "request_modification": RoadworkStatus.MODIFICATION_REQUESTED,
+            "approve": RoadworkStatus.APPROVED,
+            "start": RoadworkStatus.IN_PROGRESS,
+            "complete": RoadworkStatus.COMPLETED,
+        }[action]
+        if action == "start":
+            at = period.lower + timedelta(minutes=20 if spec.reported_start else 0)
+            by = applicant if spec.reported_start else None
+        elif action == "complete":
+            at, by = period.upper, None
+        else:
+            at = at + timedelta(days=gaps[action])
+            by = authority if action in ("approve", "request_modification") else applicant
+        steps.append(Step(action, status, target, at, by, COMMENTS.get(action, "")))
+        status = target
+    return steps
+
+
 class Command(BaseCommand):
     help = "Load (or refresh) the Mannheim demo data: organisations, demo logins, roadworks, incidents, conflicts."
 
@@ -560,25 +710,57 @@ class Command(BaseCommand):
     def _roadworks(self, organisations: dict[str, Organisation], users: dict[str, User], now: datetime) -> None:
         # MVV's works are entered by its applicant; everything else by the authority on the applicant's behalf.
         applicant_org = next(spec.organisation for spec in DEMO_USERS if spec.username == "antrag")
+        contacts = {spec.name: spec for spec in DEMO_ORGANISATIONS}
         for spec in DEMO_ROADWORKS:
             if not spec.reference.startswith(DEMO_REFERENCE_PREFIX):
                 raise CommandError(f"Demo roadwork reference {spec.reference} must start with {DEMO_REFERENCE_PREFIX}")
-            Roadwork.objects.update_or_create(
+            applicant = users["antrag"] if spec.organisation == applicant_org else users["behoerde"]
+            period = roadwork_period(spec, now)
+            steps = _history(spec, period, now, applicant=applicant, authority=users["behoerde"])
+            category = categorise(
+                period=period, traffic_management=spec.traffic_management, is_emergency=spec.is_emergency
+            )
+            submitted_at = max((step.at for step in steps if step.action in SUBMITTING), default=None)
+            contact = contacts[spec.organisation]
+            roadwork, _ = Roadwork.objects.update_or_create(
                 reference=spec.reference,
                 defaults={
                     "organisation": organisations[spec.organisation],
                     "title": spec.title,
                     "description": spec.description,
+                    "purpose": spec.purpose,
                     "street_names": list(spec.street_names),
                     "geometry": _stored_geometry(
                         spec.geometry, allowed_types=LINE_AND_AREA_TYPES, label=spec.reference
                     ),
-                    "period": roadwork_period(spec, now),
+                    "period": period,
+                    "daily_start": time(spec.daily_hours[0]) if spec.daily_hours else None,
+                    "daily_end": time(spec.daily_hours[1]) if spec.daily_hours else None,
+                    "weekdays": list(spec.weekdays),
+                    "is_emergency": spec.is_emergency,
                     "work_kind": spec.work_kind,
                     "traffic_management": spec.traffic_management,
+                    "pedestrian_route": (
+                        _stored_geometry(
+                            _line(spec.pedestrian_route), allowed_types=PEDESTRIAN_ROUTE_TYPES, label=spec.reference
+                        )
+                        if spec.pedestrian_route
+                        else None
+                    ),
                     "status": spec.status,
-                    "contact": f"{spec.organisation}, Baustellenkoordination",
-                    "created_by": users["antrag"] if spec.organisation == applicant_org else users["behoerde"],
+                    "contact_name": f"{spec.organisation}, Baustellenkoordination",
+                    "contact_phone": contact.phone,
+                    "contact_email": contact.email,
+                    "created_by": applicant,
+                    "submitted_at": submitted_at,
+                    "decision_due": (
+                        decision_due(category=category, submitted_at=submitted_at) if submitted_at else None
+                    ),
+                    "decided_at": next((step.at for step in steps if step.action in DECIDING), None),
+                    "actual_start": next(
+                        (step.at for step in steps if step.action == "start" and step.by is not None), None
+                    ),
+                    "actual_end": None,
                     # Fields a spec leaves out are reset, so an edited demo row returns to its defined state.
                     "direction": Direction.BOTH,
                     "lanes_affected": None,
@@ -589,6 +771,35 @@ class Command(BaseCommand):
                     "speed_limit_kmh": None,
                     **spec.extra,
                 },
+            )
+            # Detours and history are rebuilt from the spec on every run: the same content, never more rows.
+            roadwork.detours.all().delete()
+            Detour.objects.bulk_create(
+                Detour(
+                    roadwork=roadwork,
+                    name=detour.name,
+                    description=detour.description,
+                    geometry=_stored_geometry(detour.geometry(), allowed_types=DETOUR_TYPES, label=spec.reference),
+                    period=(
+                        DateTimeTZRange(period.lower, period.lower + timedelta(days=detour.days), "[)")
+                        if detour.days
+                        else None
+                    ),
+                )
+                for detour in spec.detours
+            )
+            roadwork.transitions.all().delete()
+            RoadworkTransition.objects.bulk_create(
+                RoadworkTransition(
+                    roadwork=roadwork,
+                    action=step.action,
+                    from_status=step.from_status,
+                    to_status=step.to_status,
+                    at=step.at,
+                    by=step.by,
+                    comment=step.comment,
+                )
+                for step in steps
             )
 
     def _incidents(self, organisations: dict[str, Organisation], users: dict[str, User], now: datetime) -> None:

@@ -1,0 +1,78 @@
+"""The street network: named road segments from OpenStreetMap, for naming places and finding streets.
+
+One row per OSM way. Rows are written by the OSM import (maps/osm.py) and read by maps/streets.py.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.db.models import F, Func, Value
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Lower, Replace
+from django.utils.translation import gettext_lazy as _
+
+# How a street name is folded for search, applied in this order after lower-casing. The same table builds the
+# SQL expression of the stored column and the Python function that folds a query, so both always agree.
+# ß → ss makes "strasse" find "Straße"; the umlaut folds make "moehl" find "Möhlstraße" as a German writes it
+# on a keyboard without umlauts.
+NAME_FOLDS: tuple[tuple[str, str], ...] = (
+    ("ß", "ss"),
+    ("ä", "ae"),
+    ("ö", "oe"),
+    ("ü", "ue"),
+    # The usual abbreviation: "Bismarckstr." is how people type Bismarckstraße.
+    ("str.", "strasse"),
+)
+# Dropped entirely, so "Reichskanzler Müller" finds "Reichskanzler-Müller-Straße" and "Seckenheimerstr" finds
+# "Seckenheimer Straße".
+NAME_DROPPED_CHARACTERS = " -.'’"
+
+
+def normalise_street_name(text: str) -> str:
+    """A street name or a search query folded for comparison: lower case, ß/umlauts spelled out, no separators."""
+    folded = text.lower()
+    for old, new in NAME_FOLDS:
+        folded = folded.replace(old, new)
+    return folded.translate({ord(character): None for character in NAME_DROPPED_CHARACTERS})
+
+
+def normalised_name_expression(field: str) -> Combinable:
+    """normalise_street_name in SQL; only immutable functions, so it can be a stored generated column."""
+    expression: Combinable = Lower(F(field))
+    for old, new in NAME_FOLDS:
+        expression = Replace(expression, Value(old), Value(new))
+    return Func(
+        expression, Value(NAME_DROPPED_CHARACTERS), Value(""), function="translate", output_field=models.TextField()
+    )
+
+
+class StreetSegment(models.Model):
+    """A named road as one OpenStreetMap way, in the storage SRID."""
+
+    osm_way_id = models.BigIntegerField(_("OSM way id"), unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    # Kept by PostgreSQL itself, so every way of writing rows (import, admin, tests) gets the same search key.
+    name_normalised = models.GeneratedField(
+        expression=normalised_name_expression("name"), output_field=models.TextField(), db_persist=True
+    )
+    highway = models.CharField(_("road class"), max_length=32, help_text=_("The OpenStreetMap highway value."))
+    geometry = models.LineStringField(_("geometry"), srid=settings.AUMAN_SRID, spatial_index=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("street segment")
+        verbose_name_plural = _("street segments")
+        indexes = [
+            # Nearest street: KNN (ORDER BY geometry <-> point) and ST_DWithin both walk this index.
+            GistIndex(fields=["geometry"], name="street_geometry_gist"),
+            # Search by any part of the name (contains, not only prefix): a trigram GIN index serves LIKE '%q%',
+            # which a btree on lower(name) cannot; it needs pg_trgm, a trusted extension.
+            GinIndex(fields=["name_normalised"], opclasses=["gin_trgm_ops"], name="street_name_trgm"),
+            # Collecting all segments of the names a search found.
+            models.Index(fields=["name"], name="street_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (way {self.osm_way_id})"

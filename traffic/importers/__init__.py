@@ -1,0 +1,1 @@
+"""Importers of accident data from outside sources."""
