@@ -3,6 +3,8 @@
 The visibility rules stay in roadworks_visible_to / incidents_visible_to: their querysets are narrowed to what
 belongs on a map right now, compiled to SQL and wrapped in json_build_object/json_agg, so PostgreSQL does the
 transformation to WGS84 and the serialisation in one round trip instead of a Python loop over objects.
+Black spots come from traffic.blackspot_selectors, which defines their JSON once; who may see them is
+traffic.permissions' decision, applied here.
 """
 
 from __future__ import annotations
@@ -10,22 +12,27 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
 from django.db import connection
-from django.db.models import Case, CharField, IntegerField, QuerySet, Value, When
+from django.db.models import Case, CharField, IntegerField, Q, QuerySet, Value, When
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from auman.geo import WGS84
 from roadworks.models import IMPACT_BY_TRAFFIC_MANAGEMENT, Impact, RoadworkStatus, TrafficManagement
 from roadworks.selectors import roadworks_visible_to
+from traffic.blackspot_selectors import black_spot_features_sql
 from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentKind, IncidentStatus
+from traffic.permissions import can_use_accident_commission_pages, can_view_black_spots
 from traffic.selectors import incidents_visible_to
 
 ROADWORKS = "roadworks"
 INCIDENTS = "incidents"
-MAP_LAYERS = (ROADWORKS, INCIDENTS)
+BLACK_SPOTS = "black_spots"
+MAP_LAYERS = (ROADWORKS, INCIDENTS, BLACK_SPOTS)
 
 # Works on the road now or coming. Which of them a user actually sees is decided by roadworks_visible_to:
 # the public gets approved and running works, staff also those under review, applicants also their own.
@@ -69,6 +76,13 @@ def _label_case(field: str, choices: list[tuple[str, str]]) -> Case:
     """
     whens = [When(**{field: value}, then=Value(str(label))) for value, label in choices]
     return Case(*whens, default=Value(""), output_field=CharField())
+
+
+def map_layers_for(user: User | None) -> tuple[str, ...]:
+    """The layers `user` may see, in MAP_LAYERS order: black spots only for the accident commission, or for everyone
+    where the city publishes them."""
+    user = user if user is not None else AnonymousUser()
+    return tuple(name for name in MAP_LAYERS if name != BLACK_SPOTS or can_view_black_spots(user))
 
 
 def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime) -> tuple[str, tuple]:
@@ -130,9 +144,11 @@ def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime) -> tu
 def _incidents_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tuple]:
     qs: QuerySet = incidents_visible_to(user).filter(status__in=ACTIVE_INCIDENT_STATUSES)
     if bbox is not None:
-        qs = qs.filter(location__intersects=bbox)
+        # An incident whose stretch reaches into the view belongs there even when its point lies outside.
+        qs = qs.filter(Q(location__intersects=bbox) | Q(affected_line__intersects=bbox))
     qs = qs.order_by().annotate(
         geojson=AsGeoJSON(Transform("location", WGS84), precision=GEOJSON_PRECISION),
+        line_geojson=AsGeoJSON(Transform("affected_line", WGS84), precision=GEOJSON_PRECISION),
         kind_label=_label_case("kind", IncidentKind.choices),
         status_label=_label_case("status", IncidentStatus.choices),
     )
@@ -145,6 +161,7 @@ def _incidents_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tuple]
         "lanes_blocked",
         "status",
         "geojson",
+        "line_geojson",
         "kind_label",
         "status_label",
     ).query.sql_with_params()
@@ -163,11 +180,21 @@ def _incidents_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tuple]
                 'expected_clearance_at', i.expected_clearance_at,
                 'lanes_blocked', i.lanes_blocked,
                 'status', i.status,
-                'status_label', i.status_label
+                'status_label', i.status_label,
+                'affected_line', i.line_geojson::json
             )
         ) AS feature
         FROM ({inner}) AS i
     """
+    return sql, tuple(params)
+
+
+def _black_spots_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tuple]:
+    # Only the commission can open its list; where black spots are public, everyone else gets no link.
+    list_url = reverse("blackspots:list") if user is not None and can_use_accident_commission_pages(user) else None
+    features, params = black_spot_features_sql(bbox=bbox, list_url=list_url)
+    # Below the roadworks and incidents in the list, as on the map (map.js draws them in a pane underneath).
+    sql = f"SELECT 2 AS layer_rank, 0 AS draw_rank, s.key::text AS sort_key, s.feature FROM ({features}) AS s"
     return sql, tuple(params)
 
 
@@ -178,9 +205,12 @@ def map_features(
 
     bbox is in WGS84 (as parse_bbox returns it); None means the whole service area, which needs no filter
     because every stored geometry was checked to lie inside it. Labels are in the active language.
-    Timestamps are ISO 8601 with offset (UTC, the connection's time zone).
+    Timestamps are ISO 8601 with offset (UTC, the connection's time zone). A layer that `user` may not see
+    (map_layers_for) is left out without a word, as if it were empty: the answer does not tell what it holds.
+    An incident's affected stretch, if recorded, is the LineString property affected_line beside its point.
     """
     now = now or timezone.now()
+    layers = set(layers) & set(map_layers_for(user))
     parts: list[str] = []
     params: list = []
     if ROADWORKS in layers:
@@ -189,6 +219,10 @@ def map_features(
         params.extend(part_params)
     if INCIDENTS in layers:
         sql, part_params = _incidents_sql(user, bbox)
+        parts.append(sql)
+        params.extend(part_params)
+    if BLACK_SPOTS in layers:
+        sql, part_params = _black_spots_sql(user, bbox)
         parts.append(sql)
         params.extend(part_params)
     if not parts:

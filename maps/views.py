@@ -20,7 +20,7 @@ from auman.filters import parse_bbox
 from roadworks.models import Impact
 from traffic.models import IncidentKind
 
-from .selectors import MAP_LAYERS, map_features
+from .selectors import MAP_LAYERS, map_features, map_layers_for
 
 MSG_LAYERS = gettext_lazy("layers is a comma-separated list of: {layers}.")
 
@@ -40,6 +40,8 @@ def _map_config(request: HttpRequest) -> dict[str, Any]:
         "tileUrl": settings.AUMAN_TILE_URL,
         "tileAttribution": settings.AUMAN_TILE_ATTRIBUTION,
         "featuresUrl": reverse("maps:features"),
+        # The layers this user may see: map.js draws these only, and the legend lists these only.
+        "layers": list(map_layers_for(user)),
         "locale": _JS_LOCALES.get(language.split("-")[0], language),
         "timeZone": settings.TIME_ZONE,
         "showPending": show_pending,
@@ -64,8 +66,16 @@ def _map_config(request: HttpRequest) -> dict[str, Any]:
             "lanesBlocked": _("Lanes blocked"),
             "loading": _("Loading map data …"),
             "loadError": _("The map data could not be loaded. Move the map to try again."),
+            "blackSpot": _("Accident black spot"),
+            "rule": _("Rule"),
+            "accidentType": _("Type of accident"),
+            "accidents": _("Accidents"),
+            "score": _("Score"),
+            "commissionEntry": _("Show in the accident commission's list"),
             # {roadworks} and {incidents} are replaced by numbers in map.js.
             "summary": _("In view: {roadworks} roadworks, {incidents} incidents"),
+            # The same, for those who also see black spots; {black_spots} is a number as well.
+            "summaryBlackSpots": _("In view: {roadworks} roadworks, {incidents} incidents, {black_spots} black spots"),
         },
     }
 
@@ -76,7 +86,12 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def features(request: HttpRequest) -> HttpResponse:
-    """GeoJSON of roadworks and incidents in ?bbox=min_lon,min_lat,max_lon,max_lat (WGS84), for the map."""
+    """GeoJSON of roadworks, incidents and (for those who may see them) black spots in
+    ?bbox=min_lon,min_lat,max_lon,max_lat (WGS84), for the map.
+
+    ?layers= picks some of MAP_LAYERS. A layer the user may not see is answered as empty rather than refused, so
+    the answer never tells whether it holds anything, and the other layers come as asked.
+    """
     raw_bbox = request.GET.get("bbox", "").strip()
     try:
         # Without a bbox the whole service area is meant: handy for a first look and for scripts.

@@ -44,52 +44,81 @@ def _type_labels() -> dict[str, str]:
     return {str(choice.value): str(choice.label) for choice in AccidentType}
 
 
-_GEOJSON_SQL = """
+# The one definition of a black spot as a GeoJSON Feature: black_spots_geojson aggregates it, and the map
+# (maps.selectors) puts it into the UNION that builds its FeatureCollection in the same query as the other layers.
+# Positional parameters, because the map joins it with SQL that Django compiled with positional ones.
+_FEATURES_SQL = """
     SELECT json_build_object(
-        'type', 'FeatureCollection',
-        'features', COALESCE(json_agg(json_build_object(
-            'type', 'Feature',
+        'type', 'Feature',
+        'id', b.id,
+        'geometry', ST_AsGeoJSON(ST_Transform(b.area, 4326), %s)::json,
+        'properties', json_build_object(
+            'layer', 'black_spots',
             'id', b.id,
-            'geometry', ST_AsGeoJSON(ST_Transform(b.area, 4326), %(precision)s)::json,
-            'properties', json_build_object(
-                'layer', 'black_spots',
-                'id', b.id,
-                'key', b.key,
-                'rule', b.rule,
-                'rule_label', COALESCE(%(rule_labels)s::jsonb ->> b.rule, b.rule),
-                'accident_type', b.accident_type,
-                'accident_type_label', %(type_labels)s::jsonb ->> b.accident_type::text,
-                'accident_count', b.accident_count,
-                'score', b.score,
-                'period', json_build_object('lower', lower(b.period), 'upper', upper(b.period)),
-                'centre', json_build_array(
-                    round(ST_X(ST_Transform(b.location, 4326))::numeric, %(precision)s),
-                    round(ST_Y(ST_Transform(b.location, 4326))::numeric, %(precision)s)),
-                'statistics', b.statistics
-            )
-        ) ORDER BY b.score DESC NULLS LAST, b.accident_count DESC, b.key), '[]'::json)
-    )::text
+            'key', b.key,
+            'rule', b.rule,
+            'rule_label', COALESCE(%s::jsonb ->> b.rule, b.rule),
+            'accident_type', b.accident_type,
+            'accident_type_label', %s::jsonb ->> b.accident_type::text,
+            'accident_count', b.accident_count,
+            'score', b.score,
+            'period', json_build_object('lower', lower(b.period), 'upper', upper(b.period)),
+            'centre', json_build_array(
+                round(ST_X(ST_Transform(b.location, 4326))::numeric, %s),
+                round(ST_Y(ST_Transform(b.location, 4326))::numeric, %s)),
+            'statistics', b.statistics,
+            'list_url', %s::text || '#' || %s::text || b.id::text
+        )
+    ) AS feature, b.score, b.accident_count, b.key
     FROM traffic_blackspot b
     {where}
 """
 
+# The commission's list marks each row with this id prefix and the black spot's id, so a link can point at it.
+LIST_ENTRY_ID_PREFIX = "black-spot-"
 
-def black_spots_geojson(*, bbox: Polygon | None = None) -> bytes:
+
+def black_spot_features_sql(*, bbox: Polygon | None = None, list_url: str | None = None) -> tuple[str, list]:
+    """SQL and parameters for one row per black spot whose area meets `bbox`: the GeoJSON Feature (column
+    `feature`) and the columns to order by (score, accident_count, key).
+
+    bbox is in WGS84 as auman.filters.parse_bbox returns it; None means all. list_url is the commission's list: each
+    feature links to its entry there (property list_url); None gives null, for those who may not open the list.
+    Labels are in the active language.
+    """
+    params: list[object] = [
+        GEOJSON_PRECISION,
+        json.dumps(rule_labels()),
+        json.dumps(_type_labels()),
+        GEOJSON_PRECISION,
+        GEOJSON_PRECISION,
+        list_url,
+        LIST_ENTRY_ID_PREFIX,
+    ]
+    where = ""
+    if bbox is not None:
+        # The area's GiST index answers this; the bbox is transformed once, not every area.
+        where = "WHERE ST_Intersects(b.area, ST_Transform(ST_GeomFromEWKB(%s), %s))"
+        params += [bytes(bbox.ewkb), settings.AUMAN_SRID]
+    return _FEATURES_SQL.format(where=where), params
+
+
+def black_spots_geojson(*, bbox: Polygon | None = None, list_url: str | None = None) -> bytes:
     """A GeoJSON FeatureCollection (RFC 7946, WGS84) of the black spots whose area meets `bbox`, built in PostGIS.
 
     bbox is in WGS84 as auman.filters.parse_bbox returns it; None means all. Each feature's geometry is the black
-    spot's area; its centre is a [lon, lat] property. Labels are in the active language. For the map layer.
+    spot's area; its centre is a [lon, lat] property. Labels are in the active language. Highest score first.
     """
-    params: dict[str, object] = {
-        "precision": GEOJSON_PRECISION,
-        "rule_labels": json.dumps(rule_labels()),
-        "type_labels": json.dumps(_type_labels()),
-    }
-    where = ""
-    if bbox is not None:
-        where = "WHERE ST_Intersects(b.area, ST_Transform(ST_GeomFromEWKB(%(bbox)s), %(srid)s))"
-        params.update(bbox=bytes(bbox.ewkb), srid=settings.AUMAN_SRID)
+    features, params = black_spot_features_sql(bbox=bbox, list_url=list_url)
+    query = f"""
+        SELECT json_build_object(
+            'type', 'FeatureCollection',
+            'features', COALESCE(
+                json_agg(s.feature ORDER BY s.score DESC NULLS LAST, s.accident_count DESC, s.key), '[]'::json)
+        )::text
+        FROM ({features}) AS s
+    """
     with connection.cursor() as cursor:
-        cursor.execute(_GEOJSON_SQL.format(where=where), params)
+        cursor.execute(query, params)
         (text,) = cursor.fetchone()
     return text.encode()

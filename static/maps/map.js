@@ -1,8 +1,12 @@
-/* AUMAn map: roadworks and incidents in the part of the city in view.
+/* AUMAn map: roadworks, incidents and (for those who may see them) accident black spots in the part of the city
+ * in view.
  *
  * Plain script, no build step. Reads its configuration from the json_script element "auman-map-config",
  * loads GeoJSON for the current bounding box on start and after every move (debounced, the previous
  * request aborted) and updates the drawn features in place, so an open popup survives a reload.
+ *
+ * The view is in the URL as #map=zoom/lat/lon (openstreetmap.org's convention): read on load and on hashchange,
+ * rewritten (replaceState, so Back does not step through every pan) after each move.
  *
  * Security: every text that comes from data goes into the page through textContent or attributes,
  * never through innerHTML.
@@ -27,22 +31,59 @@
   // Long enough to skip the moveends of a drag or a wheel zoom, short enough to feel immediate.
   const DEBOUNCE_MS = 250;
   const PENDING_STATUSES = new Set(["submitted", "modification_requested"]);
+  // Drawing order between layers: black spots under everything, incident lines above the (wider) roadworks.
+  const BLACK_SPOT_PANE = "auman-black-spots";
+  const INCIDENT_LINE_PANE = "auman-incident-lines";
+  const MAX_ZOOM = 19;
+  // The layers the server says this user may see; the rest are neither drawn nor in the legend.
+  const LAYER_NAMES = ["roadworks", "incidents", "black_spots"].filter((name) =>
+    (config.layers || ["roadworks", "incidents"]).includes(name),
+  );
+
+  // --- The view in the URL ------------------------------------------------------------------------------
+
+  const HASH_PATTERN = /^#map=(\d{1,2})\/(-?\d{1,2}(?:\.\d+)?)\/(-?\d{1,3}(?:\.\d+)?)$/;
+
+  function viewFromHash(hash) {
+    const match = HASH_PATTERN.exec(hash || "");
+    if (!match) {
+      return null;
+    }
+    const [zoom, lat, lon] = match.slice(1).map(Number);
+    if (zoom > MAX_ZOOM || Math.abs(lat) > 90 || Math.abs(lon) > 180) {
+      return null;
+    }
+    return { center: [lat, lon], zoom };
+  }
+
+  function hashOf(view) {
+    // As openstreetmap.org: enough decimals for the zoom (5 at zoom 18, about a metre), no more.
+    const zoom = view.getZoom();
+    const precision = Math.max(0, Math.ceil(Math.log(zoom) / Math.LN2));
+    const centre = view.getCenter().wrap();
+    return `#map=${zoom}/${centre.lat.toFixed(precision)}/${centre.lng.toFixed(precision)}`;
+  }
 
   // --- Map and base layer -------------------------------------------------------------------------------
 
-  const map = L.map(mapElement, { center: config.center, zoom: config.zoom, keyboard: true });
+  const initialView = viewFromHash(window.location.hash) || { center: config.center, zoom: config.zoom };
+  const map = L.map(mapElement, { center: initialView.center, zoom: initialView.zoom, keyboard: true });
   // No base layer without a tile URL: test and offline machines have no tile server, the data still shows.
   if (config.tileUrl) {
     L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
   }
   L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
 
-  const layers = {
-    roadworks: L.featureGroup().addTo(map),
-    incidents: L.featureGroup().addTo(map),
-  };
+  map.createPane(BLACK_SPOT_PANE);
+  map.createPane(INCIDENT_LINE_PANE);
+
+  const layers = {};
   // Per layer: feature id -> {layer, key}; key is the feature's JSON, to see whether it changed.
-  const drawn = { roadworks: new Map(), incidents: new Map() };
+  const drawn = {};
+  for (const name of LAYER_NAMES) {
+    layers[name] = L.featureGroup().addTo(map);
+    drawn[name] = new Map();
+  }
 
   // --- Legend ----------------------------------------------------------------------------------------------
 
@@ -75,6 +116,14 @@
       });
     });
   }
+
+  // From this zoom on a black spot's area is large enough to find without the dot at its centre.
+  const BLACK_SPOT_AREA_ZOOM = 16;
+  function markZoom() {
+    mapElement.classList.toggle("auman-zoomed-in", map.getZoom() >= BLACK_SPOT_AREA_ZOOM);
+  }
+  map.on("zoomend", markZoom);
+  markZoom();
 
   // The legend was part of the page until now; moved into the map, it leaves the map element taller than
   // Leaflet measured at start. Re-measure now (keeping the centre), and whenever the element changes size
@@ -114,13 +163,14 @@
     dateStyle: "medium",
     timeStyle: "short",
   });
+  const dayFormat = new Intl.DateTimeFormat(config.locale, { timeZone: config.timeZone, dateStyle: "medium" });
 
-  function formatDate(iso) {
+  function formatDate(iso, format) {
     if (!iso) {
       return "";
     }
     const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? String(iso) : dateFormat.format(date);
+    return Number.isNaN(date.getTime()) ? String(iso) : (format || dateFormat).format(date);
   }
 
   function setStatus(text, isError) {
@@ -171,6 +221,30 @@
     addRow(list, strings.lanesBlocked, p.lanes_blocked);
     addRow(list, strings.status, p.status_label);
     root.append(list);
+    return root;
+  }
+
+  function blackSpotPopup(feature) {
+    const p = feature.properties;
+    const root = el("div", "auman-popup auman-popup-black-spot");
+    root.append(el("h2", "auman-popup-title", strings.blackSpot));
+    const list = el("dl");
+    addRow(list, strings.rule, p.rule_label && p.rule_label !== p.rule ? `${p.rule} – ${p.rule_label}` : p.rule);
+    addRow(list, strings.accidentType, p.accident_type_label);
+    addRow(list, strings.accidents, p.accident_count);
+    addRow(list, strings.score, p.score);
+    if (p.period) {
+      addRow(list, strings.period, `${formatDate(p.period.lower, dayFormat)} – ${formatDate(p.period.upper, dayFormat)}`);
+    }
+    root.append(list);
+    // Only a path on this site: the link comes from the server, but a link is where a bad value would do harm.
+    if (typeof p.list_url === "string" && /^\/(?!\/)/.test(p.list_url)) {
+      const link = el("a", null, strings.commissionEntry);
+      link.href = p.list_url;
+      const paragraph = el("p", "auman-popup-link");
+      paragraph.append(link);
+      root.append(paragraph);
+    }
     return root;
   }
 
@@ -244,12 +318,47 @@
         element.setAttribute("aria-label", label);
       }
     });
-    return marker;
+    const stretch = p.affected_line;
+    if (!stretch || stretch.type !== "LineString" || !Array.isArray(stretch.coordinates)) {
+      return marker;
+    }
+    // The stretch is drawn with the symbol; one popup for both, whichever is clicked.
+    const line = L.GeoJSON.geometryToLayer(stretch, {
+      className: `auman-incident-line auman-kind-${kind}`,
+      pane: INCIDENT_LINE_PANE,
+    });
+    line.on("add", () => setDataAttributes(line.getElement && line.getElement(), feature));
+    return L.featureGroup([line, marker]);
+  }
+
+  function blackSpotLayer(feature) {
+    const p = feature.properties;
+    const area = L.GeoJSON.geometryToLayer(feature, { className: "auman-black-spot", pane: BLACK_SPOT_PANE });
+    area.on("add", () => {
+      const element = area.getElement && area.getElement();
+      setDataAttributes(element, feature);
+      if (element) {
+        element.dataset.rule = String(p.rule);
+      }
+    });
+    if (!Array.isArray(p.centre) || p.centre.length !== 2) {
+      return area;
+    }
+    // A black spot is some 50 m across, a few pixels at city zoom: a dot at its centre keeps it visible and
+    // clickable there. map.css hides the dot once the area itself is large enough (auman-zoomed-in).
+    const dot = L.circleMarker([p.centre[1], p.centre[0]], {
+      radius: 6,
+      className: "auman-black-spot-centre",
+      pane: BLACK_SPOT_PANE,
+    });
+    dot.on("add", () => setDataAttributes(dot.getElement && dot.getElement(), feature));
+    return L.featureGroup([area, dot]);
   }
 
   const builders = {
     roadworks: { layer: roadworkLayer, popup: roadworkPopup },
     incidents: { layer: incidentLayer, popup: incidentPopup },
+    black_spots: { layer: blackSpotLayer, popup: blackSpotPopup },
   };
 
   function sync(name, features) {
@@ -336,25 +445,30 @@
       if (controller !== inFlight) {
         return; // a newer request has started; its answer wins
       }
-      const byLayer = { roadworks: [], incidents: [] };
+      const byLayer = Object.fromEntries(LAYER_NAMES.map((name) => [name, []]));
       for (const feature of data.features || []) {
         const name = feature.properties && feature.properties.layer;
         if (byLayer[name] && feature.geometry) {
           byLayer[name].push(feature);
         }
       }
-      sync("roadworks", byLayer.roadworks);
-      sync("incidents", byLayer.incidents);
+      let total = 0;
+      for (const name of LAYER_NAMES) {
+        sync(name, byLayer[name]);
+        total += byLayer[name].length;
+      }
       loads += 1;
+      const count = (name) => String(byLayer[name] ? byLayer[name].length : 0);
       setStatus(
-        strings.summary
-          .replace("{roadworks}", String(byLayer.roadworks.length))
-          .replace("{incidents}", String(byLayer.incidents.length)),
+        (byLayer.black_spots ? strings.summaryBlackSpots : strings.summary)
+          .replace("{roadworks}", count("roadworks"))
+          .replace("{incidents}", count("incidents"))
+          .replace("{black_spots}", count("black_spots")),
         false,
       );
       document.body.dataset.featuresBbox = bbox;
       document.body.dataset.featuresLoads = String(loads);
-      document.body.dataset.featuresLoaded = String(byLayer.roadworks.length + byLayer.incidents.length);
+      document.body.dataset.featuresLoaded = String(total);
     } catch (error) {
       if (error.name === "AbortError") {
         return;
@@ -375,6 +489,23 @@
 
   map.on("moveend", scheduleLoad);
   load();
+
+  // From here on the URL follows the view. Not earlier: the start-up re-measuring is no move of the user's, and
+  // a page opened without a fragment keeps its plain address until the view changes.
+  function writeHash() {
+    const hash = hashOf(map);
+    if (hash !== window.location.hash) {
+      history.replaceState(history.state, "", hash);
+    }
+  }
+  map.on("moveend", writeHash);
+  // A #map= link followed on this page (or typed into the address bar) moves the map there.
+  window.addEventListener("hashchange", () => {
+    const view = viewFromHash(window.location.hash);
+    if (view) {
+      map.setView(view.center, view.zoom);
+    }
+  });
 
   window.aumanMap = {
     map,

@@ -6,17 +6,20 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from django.contrib.gis.geos import Polygon
+from django.contrib.gis.geos import Point, Polygon
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from auman.filters import MSG_BBOX, parse_bbox
-from maps.selectors import MAP_LAYERS, map_features
+from maps.selectors import MAP_LAYERS, map_features, map_layers_for
 from maps.views import MSG_LAYERS
 from roadworks.models import IMPACT_BY_TRAFFIC_MANAGEMENT, RoadworkStatus, TrafficManagement
 from tests.conftest import KAISERRING, NECKARAU, features_of, line, make_incident, make_roadwork, period
-from traffic.models import IncidentKind, IncidentStatus
+from tests.maps.factories import NECKARAU_JUNCTION, make_black_spot
+from traffic.blackspot_selectors import black_spots_geojson
+from traffic.models import AccidentType, IncidentKind, IncidentStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +288,166 @@ def test_features_come_in_a_stable_order_with_closures_drawn_last(stadtwerke):
     assert first == map_features(user=None, bbox=None, layers=MAP_LAYERS)
     order = [f["properties"]["id"] for f in json.loads(first)["features"]]
     assert order == [str(minor.pk), str(restriction.pk), str(closure.pk), str(accident.pk)]
+
+
+# --- Incidents: the affected stretch ------------------------------------------------------------------------
+
+
+def test_an_incident_carries_its_affected_stretch_as_a_second_geometry(client):
+    incident = make_incident(affected_line=line(KAISERRING))
+    feature = by_id(client.get(URL, {"bbox": CITY_BBOX}))[str(incident.pk)]
+    # The point stays the feature's geometry, so every reader of incidents keeps working.
+    assert feature["geometry"]["type"] == "Point"
+    stretch = feature["properties"]["affected_line"]
+    assert stretch["type"] == "LineString"
+    assert stretch["coordinates"] == [pytest.approx(list(point), abs=1e-6) for point in KAISERRING]
+
+
+def test_an_incident_without_a_stretch_has_null_there(client):
+    incident = make_incident()
+    assert by_id(client.get(URL, {"bbox": CITY_BBOX}))[str(incident.pk)]["properties"]["affected_line"] is None
+
+
+def test_an_incident_whose_stretch_reaches_into_the_view_is_in_it(client):
+    # The point lies in Neckarau, 4 km south; the stretch runs up to Kaiserring.
+    neckarau = Point(8.4870, 49.4525, srid=4326).transform(25832, clone=True)
+    reaching = make_incident(location=neckarau, affected_line=line([(8.4870, 49.4525), (8.4750, 49.4846)]))
+    elsewhere = make_incident(location=neckarau)
+    assert ids(client.get(URL, {"bbox": KAISERRING_BBOX})) == {str(reaching.pk)}
+    assert str(elsewhere.pk) in ids(client.get(URL, {"bbox": CITY_BBOX}))
+
+
+# --- Black spots ----------------------------------------------------------------------------------------------
+
+
+def black_spot_features(response) -> list[dict]:
+    assert response.status_code == 200, response.content
+    return [f for f in features_of(response) if f["properties"]["layer"] == "black_spots"]
+
+
+def test_the_authority_and_the_police_see_black_spots_with_what_the_popup_shows(client, bob, carol):
+    spot = make_black_spot()
+    for user in (bob, carol):
+        client.force_login(user)
+        [feature] = black_spot_features(client.get(URL, {"bbox": CITY_BBOX}))
+        props = feature["properties"]
+        assert feature["id"] == str(spot.pk)
+        assert feature["geometry"]["type"] == "Polygon"
+        lon, lat = feature["geometry"]["coordinates"][0][0]
+        assert abs(lon - 8.4750) < 0.001 and abs(lat - 49.4846) < 0.001  # WGS84, around the junction
+        assert props["id"] == str(spot.pk)
+        assert props["rule"] == "UHS-1J"
+        assert props["rule_label"]
+        assert props["accident_count"] == 6
+        assert props["score"] == 12
+        assert props["accident_type"] == 2
+        assert props["accident_type_label"] == str(AccidentType(2).label)
+        assert datetime.fromisoformat(props["period"]["lower"]) == spot.period.lower
+        assert datetime.fromisoformat(props["period"]["upper"]) == spot.period.upper
+        assert props["list_url"] == f"/unfallkommission/#black-spot-{spot.pk}"
+
+
+def test_the_link_leads_to_the_black_spots_entry_in_the_commissions_list(client, bob):
+    spot = make_black_spot()
+    client.force_login(bob)
+    [feature] = black_spot_features(client.get(URL, {"bbox": CITY_BBOX}))
+    path, anchor = feature["properties"]["list_url"].split("#")
+    page = client.get(path)
+    assert page.status_code == 200
+    assert f'<tr id="{anchor}" data-key="{spot.key}">' in page.content.decode()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "alice", "dave"])
+def test_the_public_applicants_and_users_without_a_role_get_no_black_spots(client, alice, dave, stadtwerke, who):
+    make_black_spot()
+    work = make_roadwork(stadtwerke, period=running())
+    if who != "anonymous":
+        client.force_login({"alice": alice, "dave": dave}[who])
+    assert black_spot_features(client.get(URL, {"bbox": CITY_BBOX})) == []
+    # Asked for by name, the layer is not refused (which would tell it exists here) but answered as empty,
+    # and the other layers asked for come as usual.
+    assert ids(client.get(URL, {"bbox": CITY_BBOX, "layers": "black_spots"})) == set()
+    assert ids(client.get(URL, {"bbox": CITY_BBOX, "layers": "roadworks,black_spots"})) == {str(work.pk)}
+
+
+def test_a_city_that_publishes_black_spots_shows_them_to_everyone_without_the_commission_link(client):
+    spot = make_black_spot()
+    with override_settings(AUMAN_BLACKSPOTS_PUBLIC=True):
+        [feature] = black_spot_features(client.get(URL, {"bbox": CITY_BBOX}))
+    assert feature["id"] == str(spot.pk)
+    # The list is the commission's only: a link there would lead the public to a login page.
+    assert feature["properties"]["list_url"] is None
+
+
+def test_the_bbox_keeps_the_black_spots_whose_area_meets_it(client, bob):
+    centre = make_black_spot(radius_m=30)
+    south = make_black_spot(at=NECKARAU_JUNCTION)
+    client.force_login(bob)
+
+    def in_view(bbox: str) -> set[str]:
+        return {f["id"] for f in black_spot_features(client.get(URL, {"bbox": bbox}))}
+
+    assert in_view(KAISERRING_BBOX) == {str(centre.pk)}
+    assert in_view("8.480,49.448,8.492,49.456") == {str(south.pk)}
+    assert in_view(CITY_BBOX) == {str(centre.pk), str(south.pk)}
+    # A view that holds only the edge of the area, 20 m east of the centre (0.0003° of longitude), still shows it.
+    assert in_view("8.47527,49.4840,8.4760,49.4850") == {str(centre.pk)}
+    assert in_view("8.47560,49.4840,8.4760,49.4850") == set()
+
+
+def test_the_map_and_the_black_spot_geojson_share_one_shape(bob):
+    make_black_spot()
+    make_black_spot(at=NECKARAU_JUNCTION, accident_count=3, score=15, rule="UHS-3J-SP", accident_type=None)
+    on_map = json.loads(map_features(user=bob, bbox=None, layers=["black_spots"]))["features"]
+    alone = json.loads(black_spots_geojson(list_url="/unfallkommission/"))["features"]
+    assert sorted(on_map, key=lambda f: f["id"]) == sorted(alone, key=lambda f: f["id"])
+
+
+def test_black_spots_come_after_the_other_layers_in_a_stable_order(bob, stadtwerke):
+    work = make_roadwork(stadtwerke, period=running())
+    accident = make_incident()
+    spots = sorted([make_black_spot(), make_black_spot(at=NECKARAU_JUNCTION)], key=lambda spot: spot.key)
+    first = map_features(user=bob, bbox=None, layers=MAP_LAYERS)
+    assert first == map_features(user=bob, bbox=None, layers=MAP_LAYERS)
+    order = [f["properties"]["id"] for f in json.loads(first)["features"]]
+    assert order == [str(work.pk), str(accident.pk), *(str(spot.pk) for spot in spots)]
+
+
+def test_the_selector_needs_one_query_for_all_three_layers(bob, stadtwerke):
+    for _ in range(3):
+        make_roadwork(stadtwerke, period=running())
+        make_incident(affected_line=line(KAISERRING))
+    make_black_spot()
+    with CaptureQueriesContext(connection) as queries:
+        body = json.loads(map_features(user=bob, bbox=parse_bbox(CITY_BBOX), layers=MAP_LAYERS))
+    assert len(queries) == 1
+    assert [f["properties"]["layer"] for f in body["features"]].count("black_spots") == 1
+
+
+def test_the_selector_leaves_out_black_spots_for_the_public_even_when_asked(stadtwerke):
+    make_black_spot()
+    assert map_layers_for(None) == ("roadworks", "incidents")
+    assert json.loads(map_features(user=None, bbox=None, layers=["black_spots"]))["features"] == []
+    with override_settings(AUMAN_BLACKSPOTS_PUBLIC=True):
+        assert map_layers_for(None) == MAP_LAYERS
+        assert len(json.loads(map_features(user=None, bbox=None, layers=["black_spots"]))["features"]) == 1
+
+
+def map_config(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script id="auman-map-config" type="application/json">') + len(
+        '<script id="auman-map-config" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_the_page_tells_the_map_which_layers_the_user_may_see(client, bob, alice):
+    anonymous = client.get("/")
+    assert map_config(anonymous)["layers"] == ["roadworks", "incidents"]
+    assert 'data-layer-toggle="black_spots"' not in anonymous.content.decode()
+    client.force_login(alice)
+    assert map_config(client.get("/"))["layers"] == ["roadworks", "incidents"]
+    client.force_login(bob)
+    page = client.get("/")
+    assert map_config(page)["layers"] == ["roadworks", "incidents", "black_spots"]
+    assert 'data-layer-toggle="black_spots"' in page.content.decode()
