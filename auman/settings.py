@@ -276,8 +276,53 @@ AUMAN_SERVICE_AREA_FILE = Path(
 )
 # Tolerance around the service area in metres: works on a boundary road stay valid.
 AUMAN_SERVICE_AREA_TOLERANCE_M = env_float("AUMAN_SERVICE_AREA_TOLERANCE_M", 50, minimum=0)
+# Districts (GeoJSON polygons, WGS84) for the timeline's district filter; empty: no district filter.
+AUMAN_DISTRICTS_FILE = env_str("AUMAN_DISTRICTS_FILE", str(BASE_DIR / "auman/data/mannheim_districts.geojson"))
+AUMAN_DISTRICTS_NAME_PROPERTY = env_str("AUMAN_DISTRICTS_NAME_PROPERTY", "name")
 AUMAN_MAX_VERTICES = env_int("AUMAN_MAX_VERTICES", 5000, minimum=2)
 AUMAN_CONFLICT_BUFFER_M = env_float("AUMAN_CONFLICT_BUFFER_M", 10, minimum=0)
+# A moratorium area (Aufgrabeverbot, rule C5) lasts this many years from its resurfacing unless it says otherwise.
+AUMAN_MORATORIUM_YEARS = env_int("AUMAN_MORATORIUM_YEARS", 5, minimum=1)
+
+
+def _conflict_rules() -> dict[str, object]:
+    """The coordination rules' parameters (roadworks/rules.py; README lists them). AUMAN_CONFLICT_RULES (JSON)
+    overrides single parameters per rule, e.g. {"C2": {"distance_m": 500}, "C10": {"enabled": false}}.
+
+    Checked at start-up by the system check roadworks.E001: unknown rules or parameters and bad values stop
+    manage.py check, migrate, runserver and the workers with a message naming them."""
+    buffer = AUMAN_CONFLICT_BUFFER_M
+    rules: dict[str, object] = {
+        "C1": {"enabled": True, "severity": "error", "buffer_m": buffer},
+        "C2": {"enabled": True, "severity": "warning", "distance_m": 300.0, "skip_when_c1": True},
+        "C3": {"enabled": True, "severity": "error", "buffer_m": buffer},
+        "C4": {"enabled": True, "severity": "warning", "buffer_m": buffer, "impacts": ["closure", "restriction"]},
+        "C5": {"enabled": True, "severity": "error", "buffer_m": 0.0, "exempt_emergency": True},
+        "C6": {"enabled": True, "severity": "warning", "distance_m": 100.0},
+        "C7": {
+            "enabled": True,
+            "severity": "warning",
+            "closure_severity": "error",
+            "buffer_m": buffer,
+            "stop_buffer_m": 25.0,
+            "kinds": ["tram_line", "bus_line", "stop", "emergency_route"],
+        },
+        "C10": {"enabled": True, "severity": "info", "months": 6, "distance_m": 50.0, "street_distance_m": 300.0},
+    }
+    given = env_json("AUMAN_CONFLICT_RULES", {})
+    if not isinstance(given, dict):
+        raise ImproperlyConfigured("AUMAN_CONFLICT_RULES must be a JSON object: rule code -> {parameter: value}")
+    for code, parameters in given.items():
+        # Merged parameter by parameter; unknown rules and parameters are kept for the system check to name.
+        default = rules.get(code)
+        merge = isinstance(default, dict) and isinstance(parameters, dict)
+        rules[code] = {**default, **parameters} if merge else parameters
+    return rules
+
+
+AUMAN_CONFLICT_RULES = _conflict_rules()
+# New conflicts of these severities are e-mailed to the applicants and the coordinators.
+AUMAN_CONFLICT_NOTIFY_SEVERITIES = env_list("AUMAN_CONFLICT_NOTIFY_SEVERITIES", "error,warning,info")
 # Completed works stay public this many days.
 AUMAN_PUBLIC_COMPLETED_DAYS = env_int("AUMAN_PUBLIC_COMPLETED_DAYS", 14, minimum=0)
 AUMAN_MAP_CENTER = [env_float("AUMAN_MAP_CENTER_LAT", 49.4875), env_float("AUMAN_MAP_CENTER_LON", 8.4660)]

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from maps.api import StreetNearestView, StreetSearchView
 from roadworks.api import ConflictViewSet, RoadworkViewSet
+from roadworks.layer_api import ConflictRuleViewSet, CorridorViewSet, EventViewSet, MoratoriumViewSet
 from traffic.api import AccidentCodesViewSet, IncidentViewSet
 from traffic.blackspot_api import BlackSpotViewSet
 
@@ -17,12 +18,17 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register("accident-codes", AccidentCodesViewSet, basename="accident-codes")
 router.register("conflicts", ConflictViewSet, basename="conflict")
 router.register("black-spots", BlackSpotViewSet, basename="black-spot")
+router.register("corridors", CorridorViewSet, basename="corridor")
+router.register("moratoria", MoratoriumViewSet, basename="moratorium")
+router.register("events", EventViewSet, basename="event")
+router.register("conflict-rules", ConflictRuleViewSet, basename="conflict-rule")
 
 urlpatterns = [
     path("", include("maps.urls")),
     path("feeds/", include("traffic.feeds.urls")),
     path("polizei/", include("traffic.urls")),
     path("unfallkommission/", include("traffic.blackspot_urls")),
+    path("", include("roadworks.urls")),
     path("api/v1/streets/", StreetSearchView.as_view(), name="streets-search"),
     path("api/v1/streets/nearest/", StreetNearestView.as_view(), name="streets-nearest"),
     path("api/v1/", include((router.urls, "api"))),

@@ -21,8 +21,26 @@ from leaflet.admin import LeafletAdminWidget, LeafletGeoAdmin
 from auman.admin import ServiceAreaGeometryForm, format_period
 
 from . import workflow
-from .models import LINE_AND_AREA_TYPES, PEDESTRIAN_ROUTE_TYPES, Conflict, Impact, Roadwork
-from .services import CONFLICT_RELEVANT_FIELDS, record_admin_creation, roadwork_detect_conflicts_on_commit
+from .models import (
+    LINE_AND_AREA_TYPES,
+    NETWORK_GEOMETRY_TYPES,
+    PEDESTRIAN_ROUTE_TYPES,
+    Conflict,
+    Corridor,
+    Event,
+    Impact,
+    MoratoriumArea,
+    NetworkFeature,
+    Roadwork,
+    RuleState,
+)
+from .services import (
+    CONFLICT_RELEVANT_FIELDS,
+    LAYER_RULES,
+    record_admin_creation,
+    roadwork_detect_conflicts_on_commit,
+    rule_sweep_on_commit,
+)
 
 
 class RoadworkAdminForm(ServiceAreaGeometryForm):
@@ -269,3 +287,104 @@ class ConflictAdmin(admin.ModelAdmin):
     @admin.display(description=_("place"))
     def place_map(self, obj: Conflict) -> SafeString:
         return read_only_map("place", obj.place)
+
+
+# --- Rule layers -------------------------------------------------------------------------------------------------
+# The authority records corridors, moratoria and events here or through the API; network layers come from GeoJSON
+# files (load_network_layer) and may be corrected here. Every change re-runs the layer's rule after it commits.
+
+
+class LayerAdmin(LeafletGeoAdmin):
+    def save_model(self, request: HttpRequest, obj, form: forms.ModelForm, change: bool) -> None:
+        if change and hasattr(obj, "version"):
+            obj.version += 1  # as in the API: a client holding an older version is refused
+        super().save_model(request, obj, form, change)
+        rule_sweep_on_commit(code=LAYER_RULES[type(obj)])
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        super().delete_model(request, obj)
+        rule_sweep_on_commit(code=LAYER_RULES[type(obj)])
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        rule_sweep_on_commit(code=LAYER_RULES[queryset.model])
+
+
+class CorridorAdminForm(ServiceAreaGeometryForm):
+    geometry_types = {"geometry": ("MultiLineString",)}
+
+
+@admin.register(Corridor)
+class CorridorAdmin(LayerAdmin):
+    form = CorridorAdminForm
+    list_display = ["name", "max_simultaneous", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at", "updated_at", "version"]
+
+
+class MoratoriumAdminForm(ServiceAreaGeometryForm):
+    geometry_types = {"geometry": ("MultiPolygon",)}
+
+
+@admin.register(MoratoriumArea)
+class MoratoriumAreaAdmin(LayerAdmin):
+    form = MoratoriumAdminForm
+    list_display = ["name", "resurfaced_on", "years", "ends_on"]
+    search_fields = ["name", "reason"]
+    readonly_fields = ["created_at", "updated_at", "version"]
+
+
+class EventAdminForm(ServiceAreaGeometryForm):
+    geometry_types = {"area": ("MultiPolygon",)}
+
+
+@admin.register(Event)
+class EventAdmin(LayerAdmin):
+    form = EventAdminForm
+    list_display = ["name", "period_display", "expected_visitors"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at", "updated_at", "version"]
+
+    @admin.display(description=_("period"), ordering="period")
+    def period_display(self, obj: Event) -> str:
+        return format_period(obj.period)
+
+
+class NetworkFeatureAdminForm(ServiceAreaGeometryForm):
+    geometry_types = {"geometry": tuple(sorted({t for types in NETWORK_GEOMETRY_TYPES.values() for t in types}))}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        kind, geometry = cleaned.get("kind"), cleaned.get("geometry")
+        if kind in NETWORK_GEOMETRY_TYPES and geometry is not None and not self.has_error("geometry"):
+            allowed = NETWORK_GEOMETRY_TYPES[kind]
+            if geometry.geom_type not in allowed:
+                self.add_error(
+                    "geometry",
+                    _("A {kind} needs a geometry of type {allowed}.").format(kind=kind, allowed=", ".join(allowed)),
+                )
+        return cleaned
+
+
+@admin.register(NetworkFeature)
+class NetworkFeatureAdmin(LayerAdmin):
+    form = NetworkFeatureAdminForm
+    list_display = ["name", "kind", "ref", "source_id", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "ref", "source_id"]
+    readonly_fields = ["updated_at"]
+
+
+@admin.register(RuleState)
+class RuleStateAdmin(admin.ModelAdmin):
+    """What each rule last ran with over all works: read-only, written by the sweeps."""
+
+    list_display = ["code", "swept_at", "fingerprint"]
+    readonly_fields = ["code", "fingerprint", "parameters", "swept_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

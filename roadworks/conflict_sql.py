@@ -6,7 +6,23 @@ them if they had been resolved), and marks conflicts of that rule in scope that 
 resolved, instead of deleting them, so their history stays. Running it twice gives the same rows.
 
 Pair rules (two roadworks) find columns a, b, overlap, place; layer rules (a roadwork and a layer item)
-find roadwork, item, overlap, place.
+find roadwork, item, overlap, place. A rule whose severity depends on the case (C7: a closure is worse)
+passes severity=None and finds a `severity` column as well.
+
+What no longer holds is found with NOT IN over the found rows, which PostgreSQL answers from a hash of them
+whatever its row estimates say (an anti-join planned on a stale estimate of one stored row turned into a nested
+loop over every pair).
+
+Found rows that equal their stored conflict (same overlap, place and severity, not resolved) are dropped
+by one hash join before the upsert: in a steady-state sweep almost every row is such a row, and the
+speculative insertion of ON CONFLICT costs far more per row than the join. Places are compared exactly
+(the `=` of PostGIS: same coordinates in the same order), which holds because every rule computes its place
+deterministically from the stored geometries; ST_Equals would run a GEOS relate per row.
+
+A conflict seen for the first time, or reopened, starts a new open episode: opened_at is set to the database's
+clock (clock_timestamp(), not the transaction's start, so that two episodes within one transaction differ and the
+notification stamp, taken from the same clock, compares with it). The fourth count the statement returns is how
+many episodes it opened, and run_rule_sql has them e-mailed after the commit (roadworks.notifications), once each.
 """
 
 from __future__ import annotations
@@ -19,62 +35,119 @@ _REOPEN = """
                status_changed_at = CASE WHEN roadworks_conflict.status = 'resolved' THEN now()
                                         ELSE roadworks_conflict.status_changed_at END,
                status_changed_by_id = CASE WHEN roadworks_conflict.status = 'resolved' THEN NULL
-                                           ELSE roadworks_conflict.status_changed_by_id END"""
+                                           ELSE roadworks_conflict.status_changed_by_id END,
+               opened_at = CASE WHEN roadworks_conflict.status = 'resolved' THEN clock_timestamp()
+                                ELSE roadworks_conflict.opened_at END"""
 
 _TEMPLATE = """
     WITH found AS ({found}),
+    fresh AS (
+        SELECT f.*, {severity} AS severity_value
+          FROM found f
+          LEFT JOIN roadworks_conflict c ON c.rule = '{rule}' AND {stored_match}
+         WHERE c.id IS NULL OR c.status = 'resolved' OR c.severity <> {severity}
+            OR c.overlap_period IS DISTINCT FROM f.overlap OR c.place IS DISTINCT FROM f.place
+    ),
     upserted AS (
         INSERT INTO roadworks_conflict
             (rule, severity, roadwork_a_id, roadwork_b_id, layer, layer_object_id, overlap_period, place,
-             status, reason, detected_at, updated_at)
-        SELECT '{rule}', '{severity}', {sides}, overlap, place, 'open', '', now(), now() FROM found
+             status, reason, detected_at, updated_at, opened_at)
+        SELECT '{rule}', severity_value, {sides}, overlap, place, 'open', '', now(), now(), clock_timestamp()
+          FROM fresh
         ON CONFLICT {conflict_target} DO UPDATE
-           SET overlap_period = EXCLUDED.overlap_period, place = EXCLUDED.place, updated_at = now(),{reopen}
+           SET overlap_period = EXCLUDED.overlap_period, place = EXCLUDED.place, severity = EXCLUDED.severity,
+               updated_at = now(),{reopen}
          WHERE roadworks_conflict.overlap_period IS DISTINCT FROM EXCLUDED.overlap_period
-            OR NOT ST_Equals(roadworks_conflict.place, EXCLUDED.place)
+            OR roadworks_conflict.place IS DISTINCT FROM EXCLUDED.place
+            OR roadworks_conflict.severity <> EXCLUDED.severity
             OR roadworks_conflict.status = 'resolved'
-        RETURNING 1
+        RETURNING opened_at >= statement_timestamp() AS opened
     ),
     resolved AS (
         UPDATE roadworks_conflict c
            SET status = 'resolved', status_changed_at = now(), status_changed_by_id = NULL, updated_at = now()
          WHERE c.rule = '{rule}' AND c.status <> 'resolved' {scope}
-           AND NOT EXISTS (SELECT 1 FROM found f WHERE {match})
+           AND ({stored_key}) NOT IN (SELECT {found_key} FROM found f)
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM upserted), (SELECT count(*) FROM resolved)
+    SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM upserted), (SELECT count(*) FROM resolved),
+           (SELECT count(*) FROM upserted WHERE opened)
 """
 
+# A `found` that finds nothing: a disabled rule runs it, so its conflicts in scope are resolved.
+NOTHING_PAIRS = (
+    "SELECT NULL::uuid AS a, NULL::uuid AS b, NULL::tstzrange AS overlap, NULL::geometry AS place WHERE false"
+)
+NOTHING_LAYER = (
+    "SELECT NULL::uuid AS roadwork, NULL::text AS layer, NULL::text AS item, NULL::tstzrange AS overlap, "
+    "NULL::geometry AS place WHERE false"
+)
 
-def pair_rule_sql(*, rule: str, severity: str, found: str, scope: str = "") -> str:
-    """A rule between two roadworks; `found` yields a < b (ids), overlap, place."""
+
+def _severity(severity: str | None) -> str:
+    if severity is None:
+        return "f.severity"
+    if severity not in ("error", "warning", "info"):
+        raise ValueError(f"unknown severity {severity!r}")
+    return f"'{severity}'"
+
+
+def pair_rule_sql(*, rule: str, severity: str | None, found: str, scope: str = "") -> str:
+    """A rule between two roadworks; `found` yields a < b (ids), overlap, place (and severity if None here)."""
     return _TEMPLATE.format(
         found=found,
         rule=rule,
-        severity=severity,
+        severity=_severity(severity),
         sides="a, b, '', ''",
         conflict_target="(rule, roadwork_a_id, roadwork_b_id) WHERE roadwork_b_id IS NOT NULL",
         reopen=_REOPEN,
         scope=scope,
-        match="f.a = c.roadwork_a_id AND f.b = c.roadwork_b_id",
+        stored_match="c.roadwork_a_id = f.a AND c.roadwork_b_id = f.b",
+        stored_key="c.roadwork_a_id, c.roadwork_b_id",
+        found_key="f.a, f.b",
     )
 
 
-def layer_rule_sql(*, rule: str, severity: str, layer: str, found: str, scope: str = "") -> str:
-    """A rule between a roadwork and a layer item; `found` yields roadwork, item (text), overlap, place."""
+def layer_rule_sql(
+    *,
+    rule: str,
+    severity: str | None,
+    layer: str | None,
+    found: str,
+    scope: str = "",
+    layers: tuple[str, ...] = (),
+) -> str:
+    """A rule between a roadwork and a layer item; `found` yields roadwork, item (text), overlap, place (and
+    severity if None here). A rule over several layers passes layer=None, finds a `layer` column and names its
+    layers in `layers`."""
+    layers = layers or ((layer,) if layer else ())
+    if not layers or any(not name.replace("_", "").isalnum() for name in layers):
+        raise ValueError(f"layer names must be plain words, not {layers!r}")
+    layer_value = f"'{layer}'" if layer else "f.layer"
+    in_layers = ", ".join(f"'{name}'" for name in layers)
     return _TEMPLATE.format(
         found=found,
         rule=rule,
-        severity=severity,
-        sides=f"roadwork, NULL, '{layer}', item",
+        severity=_severity(severity),
+        sides=f"roadwork, NULL, {layer_value.replace('f.', '')}, item",
         conflict_target="(rule, roadwork_a_id, layer, layer_object_id) WHERE roadwork_b_id IS NULL",
         reopen=_REOPEN,
-        scope=f"AND c.layer = '{layer}' {scope}",
-        match="f.roadwork = c.roadwork_a_id AND f.item = c.layer_object_id",
+        scope=f"AND c.layer IN ({in_layers}) {scope}",
+        stored_match=(
+            f"c.roadwork_b_id IS NULL AND c.layer = {layer_value} AND c.roadwork_a_id = f.roadwork "
+            "AND c.layer_object_id = f.item"
+        ),
+        stored_key="c.roadwork_a_id, c.layer_object_id, c.layer",
+        found_key=f"f.roadwork, f.item, {layer_value}",
     )
 
 
 def run_rule_sql(cursor, sql: str, params: dict) -> dict[str, int]:
+    """Run a rule's statement; conflicts it opened are e-mailed once the surrounding transaction commits."""
     cursor.execute(sql, params)
-    found, changed, resolved = cursor.fetchone()
+    found, changed, resolved, opened = cursor.fetchone()
+    if opened:
+        from .notifications import conflicts_notify_on_commit
+
+        conflicts_notify_on_commit()
     return {"found": found, "changed": changed, "resolved": resolved}

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.postgres.fields import ArrayField, DateTimeRangeField
 from django.contrib.postgres.indexes import GistIndex
-from django.db.models import F, Q
+from django.db.models import F, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -127,6 +127,15 @@ class Roadwork(models.Model):
     description = models.TextField(_("description"), blank=True, max_length=5000)
     street_names = ArrayField(
         models.CharField(max_length=200), verbose_name=_("street names"), default=list, blank=True, size=20
+    )
+    # The street names folded as maps.models.normalise_street_name folds them (lower case, umlauts and ß spelled
+    # out, no separators), kept by PostgreSQL (function auman_street_keys, migration 0004): rules C2 and C10
+    # compare works by street with an array overlap instead of folding names per pair.
+    street_keys = models.GeneratedField(
+        expression=Func(F("street_names"), function="auman_street_keys"),
+        output_field=ArrayField(models.TextField()),
+        db_persist=True,
+        verbose_name=_("street keys"),
     )
     # Indexed by the GiST index on (geometry, period) below, not by a separate one.
     geometry = models.GeometryField(_("geometry"), srid=settings.AUMAN_SRID, spatial_index=False)
@@ -346,6 +355,9 @@ class RoadworkTransition(models.Model):
     comment = models.TextField(_("comment"), blank=True, max_length=4000)
     # Approved although error-level conflicts were open; the reason is part of the comment.
     override = models.BooleanField(_("override of open conflicts"), default=False)
+    # A decision (approve, refuse, request modification, revoke) is e-mailed to the applicant organisation once;
+    # set when that mail went out (roadworks.notifications).
+    notified_at = models.DateTimeField(_("applicant notified"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("roadwork transition")
@@ -418,6 +430,10 @@ class Conflict(models.Model):
     )
     detected_at = models.DateTimeField(_("first detected"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The start of the current open episode: first detection, or detection reopening a resolved conflict
+    # (conflict_sql sets it). notified_at says when the e-mails about it went out: an episode is notified once.
+    opened_at = models.DateTimeField(_("open since"), null=True, blank=True)
+    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("conflict")
@@ -444,8 +460,193 @@ class Conflict(models.Model):
                 name="conflict_pair_ordered",
             ),
         ]
-        indexes = [GistIndex(fields=["place"], name="conflict_place_gist")]
+        indexes = [
+            GistIndex(fields=["place"], name="conflict_place_gist"),
+            # The notification task's query: episodes not notified yet.
+            models.Index(
+                fields=["opened_at"],
+                name="conflict_to_notify_idx",
+                condition=Q(opened_at__isnull=False)
+                & (Q(notified_at__isnull=True) | Q(notified_at__lt=F("opened_at"))),
+            ),
+        ]
 
     def __str__(self) -> str:
         other = self.roadwork_b_id or f"{self.layer}:{self.layer_object_id}"
         return f"{self.rule} {self.roadwork_a_id} / {other}"
+
+
+# --- Rule layers: what the authority records for the coordination rules (roadworks/rules.py) ---------------------
+# Each has a version for optimistic concurrency in the API, like roadworks. Creating, changing or deleting one
+# re-runs its rule over all roadworks once the change commits (services.layer_changed_on_commit).
+
+
+class Corridor(models.Model):
+    """A named group of roads that must stay passable, such as a Rhine or Neckar crossing (rule C4)."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    geometry = models.MultiLineStringField(_("roads"), srid=settings.AUMAN_SRID)  # GiST index (spatial_index)
+    max_simultaneous = models.PositiveSmallIntegerField(
+        _("works allowed at once"),
+        default=1,
+        help_text=_("How many works may close or restrict this corridor at the same time."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("corridor")
+        verbose_name_plural = _("corridors")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_simultaneous__gte=1),
+                name="corridor_max_simultaneous_positive",
+                violation_error_message=_("At least one work must be allowed on a corridor at a time."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def default_moratorium_years() -> int:
+    return settings.AUMAN_MORATORIUM_YEARS
+
+
+MORATORIUM_MAX_YEARS = 30
+
+
+class MoratoriumArea(models.Model):
+    """A recently resurfaced area where no one may dig (Aufgrabeverbot) for some years (rule C5)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    geometry = models.MultiPolygonField(_("area"), srid=settings.AUMAN_SRID)  # GiST index (spatial_index)
+    resurfaced_on = models.DateField(_("resurfaced on"))
+    # The moratorium runs from the day of resurfacing for this many years (local days, settings.TIME_ZONE).
+    years = models.PositiveSmallIntegerField(_("years"), default=default_moratorium_years)
+    reason = models.TextField(_("reason"), blank=True, max_length=2000)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("moratorium area")
+        verbose_name_plural = _("moratorium areas")
+        ordering = ["-resurfaced_on", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(years__gte=1, years__lte=MORATORIUM_MAX_YEARS),
+                name="moratorium_years_range",
+                violation_error_message=_("A moratorium lasts from 1 to 30 years."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def ends_on(self):
+        """The first day without the moratorium."""
+        if self.resurfaced_on is None or self.years is None:
+            return None
+        try:
+            return self.resurfaced_on.replace(year=self.resurfaced_on.year + self.years)
+        except ValueError:  # 29 February; PostgreSQL's date + interval gives the 28th as well
+            return self.resurfaced_on.replace(year=self.resurfaced_on.year + self.years, day=28)
+
+
+class Event(models.Model):
+    """An event with its area and time (a fair, a match, a festival): works there collide with it (rule C6)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True, max_length=2000)
+    # Indexed with the period by the GiST index below.
+    area = models.MultiPolygonField(_("area"), srid=settings.AUMAN_SRID, spatial_index=False)
+    period = DateTimeRangeField(_("period"))
+    expected_visitors = models.PositiveIntegerField(_("expected visitors"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["period", "name"]
+        indexes = [GistIndex(fields=["area", "period"], name="event_area_period_gist")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period__isempty=False) & Q(period__lower_inf=False) & Q(period__upper_inf=False),
+                name="event_period_bounded",
+                violation_error_message=_("An event needs a start and an end, with the end after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NetworkKind(models.TextChoices):
+    TRAM_LINE = "tram_line", _("Tram line")
+    BUS_LINE = "bus_line", _("Bus line")
+    STOP = "stop", _("Stop")
+    EMERGENCY_ROUTE = "emergency_route", _("Emergency route")
+
+
+# The geometry each kind of network feature may have.
+NETWORK_GEOMETRY_TYPES = {
+    NetworkKind.TRAM_LINE: ("LineString", "MultiLineString"),
+    NetworkKind.BUS_LINE: ("LineString", "MultiLineString"),
+    NetworkKind.STOP: ("Point", "MultiPoint"),
+    NetworkKind.EMERGENCY_ROUTE: ("LineString", "MultiLineString"),
+}
+
+
+class NetworkFeature(models.Model):
+    """A tram or bus line, a stop or an emergency route, loaded from GeoJSON (load_network_layer; rule C7)."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=NetworkKind.choices)
+    name = models.CharField(_("name"), max_length=200)
+    # The line number or stop code, as the operator names it (e.g. "1", "5A").
+    ref = models.CharField(_("reference"), max_length=64, blank=True)
+    # The feature's id in the file it came from: loading the file again updates it instead of adding a copy.
+    source_id = models.CharField(_("id in the source file"), max_length=128, blank=True)
+    geometry = models.GeometryField(_("geometry"), srid=settings.AUMAN_SRID)  # GiST index (spatial_index)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("network feature")
+        verbose_name_plural = _("network features")
+        ordering = ["kind", "name", "id"]
+        indexes = [models.Index(fields=["kind"], name="networkfeature_kind_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "source_id"], condition=~Q(source_id=""), name="networkfeature_unique_source_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name}"
+
+
+class RuleState(models.Model):
+    """What the last full run of a rule used: a fingerprint of its effective parameters (and SQL revision).
+
+    A process that starts with other parameters finds a different fingerprint and re-runs the rule over all works
+    (services.conflicts_sweep_changed_rules)."""
+
+    code = models.CharField(_("rule"), max_length=8, primary_key=True)
+    fingerprint = models.CharField(_("parameter fingerprint"), max_length=64)
+    parameters = models.JSONField(_("parameters"), default=dict)
+    swept_at = models.DateTimeField(_("last full run"))
+
+    class Meta:
+        verbose_name = _("rule state")
+        verbose_name_plural = _("rule states")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.fingerprint[:12]}"

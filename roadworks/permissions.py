@@ -64,3 +64,14 @@ def can_report_progress(user: User, roadwork: Roadwork) -> bool:
 
 def can_list_overdue(user: User | None) -> bool:
     return user is not None and user.is_authenticated and user.is_authority
+
+
+def can_manage_layers(user: User | None) -> bool:
+    """Corridors, moratorium areas, events and network layers are the permit authority's to record."""
+    return user is not None and user.is_authenticated and user.is_authority
+
+
+def can_view_layers(user: User | None) -> bool:
+    """Staff and applicants read them (applicants plan around moratoria, corridors and events); the public and
+    users without a role do not."""
+    return user is not None and user.is_authenticated and (user.is_staff_viewer or user.is_applicant)

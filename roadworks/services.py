@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
+from django.contrib.gis.geos import GEOSGeometry, MultiLineString, MultiPolygon
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
@@ -24,23 +25,26 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organisation, User
 from auman.errors import ConcurrentEditError
 
-from . import permissions, selectors, workflow
+from . import permissions, rules, selectors, workflow
 from .categories import decision_due
-from .conflict_sql import pair_rule_sql, run_rule_sql
 from .models import (
-    CONFLICTING_STATUSES,
     WEEKDAYS,
     Attachment,
     AttachmentKind,
     Conflict,
     ConflictStatus,
+    Corridor,
     Detour,
+    Event,
+    MoratoriumArea,
+    NetworkFeature,
     Roadwork,
     RoadworkStatus,
     RoadworkTransition,
-    Severity,
+    RuleState,
     attachment_path,
 )
+from .notifications import DECISION_ACTIONS, decision_notify_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +79,20 @@ MSG_FILE_TYPE = _("Only PDF, PNG and JPEG files are accepted; this file's conten
 MSG_FILE_EXTENSION = _("The file's content is {detected}, but its name ends in '{extension}'. Rename or convert it.")
 MSG_ATTACHMENT_KIND = _("'{kind}' is not a kind of attachment. Use one of: {choices}.")
 
-# Changing any of these can create or remove conflicts (now or under the later rules).
-CONFLICT_RELEVANT_FIELDS = ("geometry", "period", "status", "daily_start", "daily_end", "weekdays", "detours")
+# Changing any of these can create or remove conflicts under some rule of the catalogue (rules.py).
+CONFLICT_RELEVANT_FIELDS = (
+    "geometry",
+    "period",
+    "status",
+    "daily_start",
+    "daily_end",
+    "weekdays",
+    "detours",
+    "street_names",  # C2, C10
+    "traffic_management",  # C4, C7
+    "excavation",  # C5, C10
+    "organisation",  # C10
+)
 
 # Fields a caller may set through roadwork_create / roadwork_update.
 EDITABLE_FIELDS = (
@@ -348,9 +364,10 @@ def roadwork_transition(
 ) -> Roadwork:
     """Take the workflow step to `to_status` (user None: the system). Recorded in the work's history."""
     if to_status == RoadworkStatus.APPROVED:
-        # Detection normally runs after commit; a decision must weigh the conflicts as they are now. In its
-        # own transaction first, so the conflicts a refused approval names are stored, not rolled back.
-        conflicts_detect_for(roadwork_id=roadwork_id)
+        # Detection normally runs after commit; a decision must weigh the conflicts as they are now (every rule:
+        # C3, C5 and C7 find errors too). In its own transaction first, so the conflicts a refused approval names
+        # are stored, not rolled back.
+        conflicts_detect_all_for(roadwork_id=roadwork_id)
     return _roadwork_transition(
         user=user,
         roadwork_id=roadwork_id,
@@ -379,7 +396,7 @@ def _roadwork_transition(
     overridden = workflow.check(
         transition=transition, user=user, roadwork=roadwork, comment=comment, override_reason=override_reason, now=now
     )
-    _take(
+    step = _take(
         roadwork=roadwork,
         transition=transition,
         user=user,
@@ -391,6 +408,8 @@ def _roadwork_transition(
     roadwork.version += 1
     roadwork.save()
     roadwork_detect_conflicts_on_commit(roadwork_id=roadwork.pk)
+    if step.action in DECISION_ACTIONS:
+        decision_notify_on_commit(transition_id=step.pk)
     return roadwork
 
 
@@ -577,74 +596,185 @@ def conflict_set_status(*, user: User, conflict_id: int, status: str, reason: st
 
 
 # --- Conflict detection ---------------------------------------------------------
-# One statement each, run by PostGIS on the GiST index over (geometry, period).
-# "found" holds the pairs that collide now; the upsert keeps a conflict's own status
-# (acknowledged, accepted) across runs and reopens a resolved one that holds again; pairs that no
-# longer collide are marked resolved (not deleted: the conflict and what people said about it stay).
-# Running detection again yields the same rows and changes nothing.
+# Each rule of the catalogue (rules.py) is one statement, run by PostGIS on the GiST indexes. "found" holds what
+# collides now; the upsert keeps a conflict's own status (acknowledged, accepted) across runs and reopens a resolved
+# one that holds again; what no longer collides is marked resolved (not deleted: the conflict and what people said
+# about it stay). Running detection again yields the same rows and changes nothing.
 
-_C1_PAIR_SQL = """
-    SELECT LEAST(x.id, y.id) AS a, GREATEST(x.id, y.id) AS b,
-           x.period * y.period AS overlap,
-           ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Intersection(
-               ST_Buffer(x.geometry, %(buffer)s + 0.01), ST_Buffer(y.geometry, %(buffer)s + 0.01))), 3)) AS place
-    FROM roadworks_roadwork x
-    JOIN roadworks_roadwork y
-      ON {pair_condition}
-     AND y.status = ANY(%(statuses)s)
-     AND y.period && x.period
-     AND ST_DWithin(y.geometry, x.geometry, %(buffer)s)
-    WHERE x.status = ANY(%(statuses)s) {x_condition}
-"""
-
-# Serialises full sweeps across workers; per-roadwork runs touch disjoint or upsert-safe rows.
+# Serialises full sweeps of a rule across workers (two-key advisory lock: this key and the rule's position);
+# per-roadwork runs touch few rows and meet sweeps only through row locks and ON CONFLICT.
 _SWEEP_LOCK_KEY = 0x41554D41  # "AUMA"
-
-
-def _run_detection(sql: str, params: dict[str, Any]) -> dict[str, int]:
-    params = {"buffer": settings.AUMAN_CONFLICT_BUFFER_M, "statuses": list(CONFLICTING_STATUSES), **params}
-    with connection.cursor() as cursor:
-        return run_rule_sql(cursor, sql, params)
 
 
 @transaction.atomic
 def conflicts_detect_for(*, roadwork_id: uuid.UUID | str) -> dict[str, int]:
-    """Recompute rule C1 for one roadwork against all others."""
-    pairs = _C1_PAIR_SQL.format(pair_condition="y.id <> x.id", x_condition="AND x.id = %(id)s")
-    sql = pair_rule_sql(
-        rule="C1",
-        severity=Severity.ERROR.value,
-        found=pairs,
-        scope="AND (c.roadwork_a_id = %(id)s OR c.roadwork_b_id = %(id)s)",
-    )
-    return _run_detection(sql, {"id": str(roadwork_id)})
+    """Recompute rule C1 (same place) for one roadwork against all others."""
+    return rules.get("C1").for_roadwork(roadwork_id)
+
+
+def conflicts_sweep() -> dict[str, int]:
+    """Recompute rule C1 for all roadworks at once."""
+    return conflicts_sweep_rule(code="C1")
 
 
 @transaction.atomic
-def conflicts_sweep() -> dict[str, int]:
-    """Recompute rule C1 for all roadworks at once."""
+def conflicts_sweep_rule(*, code: str) -> dict[str, int]:
+    """Recompute one rule over all roadworks and remember the parameters it ran with (RuleState)."""
+    rule = rules.get(code)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SWEEP_LOCK_KEY])
-    pairs = _C1_PAIR_SQL.format(pair_condition="y.id > x.id", x_condition="")
-    sql = pair_rule_sql(rule="C1", severity=Severity.ERROR.value, found=pairs)
-    return _run_detection(sql, {})
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SWEEP_LOCK_KEY, rules.codes().index(code)])
+    result = rule.sweep()
+    fingerprint = rule.fingerprint()
+    RuleState.objects.update_or_create(
+        code=code,
+        defaults={"fingerprint": fingerprint, "parameters": rule.fingerprint_data(), "swept_at": timezone.now()},
+    )
+    return result
 
 
-# --- Every rule at once -------------------------------------------------------------------------
-# The rules against other layers live with their data (C8 black spots in traffic.blackspots); these two
-# functions are what the Celery tasks run, so a roadwork change or a sweep re-checks every rule.
+def conflicts_rules_changed() -> list[str]:
+    """The rules whose parameters (or statement revision) differ from those of their last full run, or that never
+    had one."""
+    stored = dict(RuleState.objects.values_list("code", "fingerprint"))
+    return [rule.code for rule in rules.CATALOGUE if stored.get(rule.code) != rule.fingerprint()]
 
 
+def conflicts_sweep_changed_rules() -> dict[str, dict[str, int]]:
+    """Re-run every rule whose parameters changed since its last full run (a worker runs this when it starts)."""
+    results = {code: conflicts_sweep_rule(code=code) for code in conflicts_rules_changed()}
+    if results:
+        logger.info("conflict rules re-run after a parameter change: %s", ", ".join(results))
+    return results
+
+
+# --- Every rule at once -------------------------------------------------------------------------------------------
+# What the Celery tasks run: a roadwork change re-checks every rule of the catalogue for it (one transaction), a
+# sweep every rule for all works (a transaction per rule, so a long sweep does not hold every rule's rows at once).
+
+
+@transaction.atomic
 def conflicts_detect_all_for(*, roadwork_id: uuid.UUID | str) -> dict[str, dict[str, int]]:
-    from traffic.blackspots import conflicts_detect_black_spots_for
-
-    return {
-        "C1": conflicts_detect_for(roadwork_id=roadwork_id),
-        "C8": conflicts_detect_black_spots_for(roadwork_id=roadwork_id),
-    }
+    return {rule.code: rule.for_roadwork(roadwork_id) for rule in rules.CATALOGUE}
 
 
 def conflicts_sweep_all() -> dict[str, dict[str, int]]:
-    from traffic.blackspots import conflicts_detect_black_spots
+    return {rule.code: conflicts_sweep_rule(code=rule.code) for rule in rules.CATALOGUE}
 
-    return {"C1": conflicts_sweep(), "C8": conflicts_detect_black_spots()}
+
+def rule_sweep_on_commit(*, code: str) -> None:
+    """Queue a full run of one rule once the current transaction commits (a layer of the rule changed)."""
+    from .tasks import conflicts_sweep_rule as task
+
+    # robust: a broker outage must not turn a committed layer edit into an error; the periodic sweep catches up.
+    transaction.on_commit(lambda: task.delay(code), robust=True)
+
+
+# --- Rule layers: corridors, moratoria, events -----------------------------------------------------------------
+# Recorded by the authority. Each write re-runs the layer's rule over all roadworks after the commit: an edit can
+# create conflicts anywhere along a corridor or inside an area, and resolve them where it no longer reaches.
+
+MSG_NOT_ALLOWED_LAYER = _("Only the permit authority records corridors, moratoria and events.")
+
+# The rule that reads each layer model.
+LAYER_RULES: dict[type, str] = {Corridor: "C4", MoratoriumArea: "C5", Event: "C6", NetworkFeature: "C7"}
+
+
+def _as_multi(geometry: GEOSGeometry | None, multi: type) -> GEOSGeometry | None:
+    """Layers store Multi* geometries; a single line or polygon is stored as a collection of one."""
+    if geometry is None or isinstance(geometry, multi):
+        return geometry
+    collection = multi(geometry)
+    collection.srid = geometry.srid
+    return collection
+
+
+_LAYER_MULTI = {
+    Corridor: ("geometry", MultiLineString),
+    MoratoriumArea: ("geometry", MultiPolygon),
+    Event: ("area", MultiPolygon),
+}
+
+
+def _layer_check_user(user: User) -> None:
+    if not permissions.can_manage_layers(user):
+        raise PermissionDenied(MSG_NOT_ALLOWED_LAYER)
+
+
+def _layer_save(instance: Any, data: dict[str, Any]) -> Any:
+    model = type(instance)
+    name, multi = _LAYER_MULTI[model]
+    allowed = {field.name for field in model._meta.concrete_fields} - {"id", "created_at", "updated_at", "version"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(f"{model.__name__} got unknown fields {sorted(unknown)}")
+    for field_name, value in data.items():
+        setattr(instance, field_name, _as_multi(value, multi) if field_name == name else value)
+    instance.full_clean()
+    instance.save()
+    rule_sweep_on_commit(code=LAYER_RULES[model])
+    return instance
+
+
+@transaction.atomic
+def layer_item_create(*, user: User, model: type, data: dict[str, Any]) -> Any:
+    """Create a corridor, moratorium area or event (model) from validated data."""
+    _layer_check_user(user)
+    return _layer_save(model(), data)
+
+
+@transaction.atomic
+def layer_item_update(*, user: User, model: type, item_id: int, data: dict[str, Any], expected_version: int) -> Any:
+    _layer_check_user(user)
+    instance = model.objects.select_for_update().get(pk=item_id)
+    if instance.version != expected_version:
+        raise ConcurrentEditError(given=expected_version, current=instance.version)
+    instance.version += 1
+    return _layer_save(instance, data)
+
+
+@transaction.atomic
+def layer_item_delete(*, user: User, model: type, item_id: int) -> None:
+    """Delete a layer item; the rule's conflicts with it become resolved in the sweep that follows."""
+    _layer_check_user(user)
+    model.objects.get(pk=item_id).delete()
+    rule_sweep_on_commit(code=LAYER_RULES[model])
+
+
+def corridor_create(*, user: User, data: dict[str, Any]) -> Corridor:
+    return layer_item_create(user=user, model=Corridor, data=data)
+
+
+def corridor_update(*, user: User, corridor_id: int, data: dict[str, Any], expected_version: int) -> Corridor:
+    return layer_item_update(
+        user=user, model=Corridor, item_id=corridor_id, data=data, expected_version=expected_version
+    )
+
+
+def corridor_delete(*, user: User, corridor_id: int) -> None:
+    layer_item_delete(user=user, model=Corridor, item_id=corridor_id)
+
+
+def moratorium_create(*, user: User, data: dict[str, Any]) -> MoratoriumArea:
+    return layer_item_create(user=user, model=MoratoriumArea, data=data)
+
+
+def moratorium_update(*, user: User, moratorium_id: int, data: dict[str, Any], expected_version: int) -> MoratoriumArea:
+    return layer_item_update(
+        user=user, model=MoratoriumArea, item_id=moratorium_id, data=data, expected_version=expected_version
+    )
+
+
+def moratorium_delete(*, user: User, moratorium_id: int) -> None:
+    layer_item_delete(user=user, model=MoratoriumArea, item_id=moratorium_id)
+
+
+def event_create(*, user: User, data: dict[str, Any]) -> Event:
+    return layer_item_create(user=user, model=Event, data=data)
+
+
+def event_update(*, user: User, event_id: int, data: dict[str, Any], expected_version: int) -> Event:
+    return layer_item_update(user=user, model=Event, item_id=event_id, data=data, expected_version=expected_version)
+
+
+def event_delete(*, user: User, event_id: int) -> None:
+    layer_item_delete(user=user, model=Event, item_id=event_id)

@@ -12,6 +12,7 @@ from django.test import override_settings
 from roadworks.models import Conflict, ConflictStatus, RoadworkStatus
 from roadworks.services import conflicts_detect_for, conflicts_sweep
 from tests.conftest import KAISERRING, KAISERRING_NEARBY, NECKARAU, line, local, make_roadwork, period
+from tests.roadworks.rule_helpers import rule_parameters
 
 pytestmark = pytest.mark.django_db
 
@@ -55,13 +56,14 @@ def test_it_ignores_works_at_different_times(stadtwerke, telekom):
     assert conflicts_detect_for(roadwork_id=first.pk)["found"] == 0
 
 
-def test_it_uses_the_buffer_setting(stadtwerke, telekom):
+def test_it_uses_the_buffer_parameter(stadtwerke, telekom):
     first = make_roadwork(stadtwerke)
     # A parallel street about 30 m away: no conflict at 10 m, a conflict at 50 m.
     coords = [(x, y + 30) for x, y in line(KAISERRING).coords]
     make_roadwork(telekom, geometry=LineString(coords, srid=25832))
     assert conflicts_detect_for(roadwork_id=first.pk)["found"] == 0
-    with override_settings(AUMAN_CONFLICT_BUFFER_M=50):
+    # AUMAN_CONFLICT_BUFFER_M sets C1's buffer_m at start-up; the rule reads its parameter.
+    with override_settings(AUMAN_CONFLICT_RULES=rule_parameters(C1={"buffer_m": 50})):
         assert conflicts_detect_for(roadwork_id=first.pk)["found"] == 1
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from roadworks.models import Conflict, ConflictStatus
 from tests.conftest import KAISERRING, KAISERRING_NEARBY, NECKARAU, feature, geojson_line, wait_until
+from tests.roadworks.rule_helpers import wait_for_idle_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -39,6 +40,8 @@ def test_a_worker_finds_a_conflict_and_resolves_it_when_the_work_moves(celery_wo
     assert moved.status_code == 200, moved.json()
     wait_until(lambda: Conflict.objects.filter(status=ConflictStatus.RESOLVED).exists())
     assert Conflict.objects.get().pk == conflict.pk
+    # A new conflict also queues its mails: let the worker finish before the database is flushed.
+    wait_for_idle_worker()
 
 
 def test_a_worker_resolves_a_conflict_when_a_work_is_cancelled(celery_worker_process, api, alice, erin):
@@ -61,3 +64,4 @@ def test_a_worker_resolves_a_conflict_when_a_work_is_cancelled(celery_worker_pro
     assert cancelled.status_code == 200, cancelled.json()
     wait_until(lambda: Conflict.objects.get(pk=conflict.pk).status == ConflictStatus.RESOLVED)
     assert first.status_code == 201
+    wait_for_idle_worker()

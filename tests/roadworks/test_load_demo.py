@@ -283,3 +283,29 @@ def test_it_shows_an_overdue_decision_and_contacts(demo):
     assert overdue.filter(status=RoadworkStatus.SUBMITTED).exists()
     assert not demo_roadworks().filter(contact_email="").exists()
     assert all(work.category for work in demo_roadworks())
+
+
+# --- Coordination rules: the demo shows each one ------------------------------------------------------------------
+
+
+def test_it_shows_every_coordination_rule_at_least_once(demo):
+    from roadworks.models import ConflictStatus
+
+    open_by_rule = {
+        rule: sorted(refs)
+        for rule, refs in _open_conflicts_by_rule().items()
+    }
+    for rule in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C10"):
+        assert open_by_rule.get(rule), f"{rule} shows no open conflict in the demo: {open_by_rule}"
+    assert ConflictStatus.OPEN
+
+
+def _open_conflicts_by_rule() -> dict[str, set[str]]:
+    from roadworks.models import ConflictStatus
+
+    result: dict[str, set[str]] = {}
+    for rule, a, b, layer, item in Conflict.objects.filter(status=ConflictStatus.OPEN).values_list(
+        "rule", "roadwork_a__reference", "roadwork_b__reference", "layer", "layer_object_id"
+    ):
+        result.setdefault(rule, set()).add(f"{a}/{b or layer + ':' + item}")
+    return result

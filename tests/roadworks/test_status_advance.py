@@ -17,6 +17,7 @@ from roadworks.services import (
     roadworks_advance_statuses,
 )
 from tests.conftest import NECKARAU, line, make_roadwork, wait_until
+from tests.roadworks.rule_helpers import wait_for_idle_worker
 
 from .helpers import from_now, report
 
@@ -138,6 +139,8 @@ def test_a_real_worker_advances_a_work_that_has_just_begun(celery_worker_process
 
     wait_until(lambda: Roadwork.objects.get(pk=work.pk).status == S.IN_PROGRESS)
     assert steps(work) == [("start", S.APPROVED, S.IN_PROGRESS, None)]
+    # The start queues conflict detection: let it finish before the database is flushed for the next test.
+    wait_for_idle_worker()
 
 
 # --- Reports by the applicant -------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from roadworks import workflow
 from roadworks.models import Conflict, ConflictStatus, Roadwork, RoadworkCategory, RoadworkStatus, RoadworkTransition
 from roadworks.services import MSG_NOT_ALLOWED_EDIT_STATUS, conflicts_sweep, roadwork_transition
+from roadworks.workflow import MSG_STARTED
 from tests.conftest import KAISERRING, KAISERRING_NEARBY, NECKARAU, feature, geojson_line, line, make_roadwork
 
 from .helpers import from_now, period_json, transition
@@ -140,7 +141,10 @@ def test_cancelling_is_possible_only_before_the_start(api, alice, stadtwerke):
     accepted = transition(api(alice), ahead, S.CANCELLED)
 
     assert refused.status_code == 409
-    assert "revoke" in refused.json()["detail"]
+    # The message names the way out, revocation by the authority (German: the API's default language).
+    with translation.override("de"):
+        way_out = str(MSG_STARTED).rsplit(";", 1)[1].strip()
+    assert refused.json()["detail"].endswith(way_out)
     assert accepted.status_code == 200
     assert S.CANCELLED not in transition_targets(api(alice), started)
 
@@ -306,9 +310,11 @@ def test_the_authority_edits_in_any_status(api, bob, stadtwerke):
 
 
 def test_a_step_enqueues_conflict_detection_on_commit(bob, stadtwerke, django_capture_on_commit_callbacks):
-    work = make_roadwork(stadtwerke, status=S.SUBMITTED, period=from_now(days=10))
+    # Submitting is no decision: detection is all that follows (decisions also mail the applicant, see
+    # test_notifications.py).
+    work = make_roadwork(stadtwerke, status=S.DRAFT, period=from_now(days=10))
     with django_capture_on_commit_callbacks() as callbacks:
-        roadwork_transition(user=bob, roadwork_id=work.pk, to_status=S.REFUSED, comment="x", expected_version=1)
+        roadwork_transition(user=bob, roadwork_id=work.pk, to_status=S.SUBMITTED, expected_version=1)
     assert len(callbacks) == 1
 
 

@@ -19,11 +19,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.gis.geos import GEOSGeometry
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -38,15 +39,20 @@ from roadworks.models import (
     DETOUR_TYPES,
     LINE_AND_AREA_TYPES,
     PEDESTRIAN_ROUTE_TYPES,
+    Corridor,
     Detour,
     Direction,
+    Event,
+    MoratoriumArea,
+    NetworkKind,
     Roadwork,
     RoadworkStatus,
     RoadworkTransition,
     TrafficManagement,
     WorkKind,
 )
-from roadworks.services import conflicts_sweep
+from roadworks.network_layers import network_layer_load, read_features
+from roadworks.services import conflicts_sweep_all
 from traffic.models import Incident, IncidentDirection, IncidentKind, IncidentStatus
 
 # Namespace of the demo incidents' ids: uuid5(namespace, key) gives the same id on every run.
@@ -463,6 +469,23 @@ DEMO_ROADWORKS = (
         purpose="Beseitigung eines Wasserrohrbruchs (Versorgungssicherheit).",
         is_emergency=True,
     ),
+    # On the other carriageway of the Konrad-Adenauer-Brücke, overlapping DEMO-016's nights: the Rhine crossing
+    # corridor allows one work at a time (rule C4), and both are on the same street nearby (rule C2).
+    RoadworkSpec(
+        "DEMO-018",
+        TIEFBAU,
+        "Fahrbahnübergang Konrad-Adenauer-Brücke, Richtung Innenstadt",
+        "Austausch eines Fahrbahnübergangs auf der Rampe Mannheim; rechter Fahrstreifen Richtung Innenstadt gesperrt.",
+        ("Konrad-Adenauer-Brücke",),
+        # The eastbound carriageway (OSM way 258194205), from the city boundary towards the city.
+        _line([(8.4560, 49.480898), (8.4572, 49.481461)]),
+        RoadworkStatus.APPROVED,
+        WorkKind.BRIDGE,
+        TrafficManagement.LANE_CLOSURE,
+        start_day=6,
+        days=5,
+        extra={"lanes_affected": 1, "direction": Direction.FORWARD, "speed_limit_kmh": 40},
+    ),
 )
 
 # --- Incidents ---------------------------------------------------------------------
@@ -570,6 +593,65 @@ def demo_incident_id(key: str) -> uuid.UUID:
     return uuid.uuid5(DEMO_NAMESPACE, f"incident:{key}")
 
 
+# --- Rule layers ------------------------------------------------------------------------
+# The authority's corridors, moratoria and events, and the tram line file, so the demo shows every rule:
+# C4 on the Rhine crossing (DEMO-016 and DEMO-018), C5 at the Parkring (DEMO-014; the moratorium on the
+# Reichskanzler-Müller-Straße shows emergency works exempt: DEMO-017), C6 at the Wasserturm (DEMO-004),
+# C7 on the Planken and Kaiserring (DEMO-005, and DEMO-003's night closures as an error).
+
+# Both carriageways of the bridge's Mannheim ramp (OSM ways 14189055 and 258194205, cut at the city boundary).
+ADENAUER_BRIDGE: tuple[Coords, ...] = (
+    [(8.4579407, 49.4819515), (8.4577222, 49.4818449), (8.4562212, 49.4811351), (8.4558, 49.480945)],
+    [(8.4558, 49.480804), (8.4578466, 49.4817646)],
+)
+DEMO_CORRIDORS = (
+    {
+        "name": "Rheinquerung Konrad-Adenauer-Brücke",
+        "description": "B 37 zwischen Ludwigshafen und der Innenstadt: höchstens eine Baustelle gleichzeitig.",
+        "lines": ADENAUER_BRIDGE,
+        "max_simultaneous": 1,
+    },
+)
+
+
+@dataclass(frozen=True)
+class MoratoriumSpec:
+    name: str
+    ring: Coords
+    resurfaced_days_ago: int
+    reason: str
+
+
+DEMO_MORATORIA = (
+    MoratoriumSpec(
+        "Parkring zwischen B 5 und B 7",
+        # Both carriageways of the Parkring along B 5 to B 7 (OSM ways 184156816, 292947986), about 15 m wide.
+        [(8.45560, 49.48625), (8.45575, 49.48625), (8.45680, 49.48440), (8.45650, 49.48430)],
+        resurfaced_days_ago=2 * 365,
+        reason="Deckenerneuerung mit Fahrbahnsanierung; Aufgrabeverbot laut Aufbruchsatzung.",
+    ),
+    MoratoriumSpec(
+        "Reichskanzler-Müller-Straße zwischen Hauptbahnhof und Lindenhofüberführung",
+        # Around the line of DEMO-011, the resurfacing completed last week.
+        [(8.47795, 49.47660), (8.47490, 49.47910), (8.47460, 49.47890), (8.47760, 49.47645)],
+        resurfaced_days_ago=7,
+        reason="Neue Asphaltdeckschicht (DEMO-011); Notmaßnahmen bleiben zulässig.",
+    ),
+)
+DEMO_EVENTS = (
+    {
+        "name": "Stadtfest am Wasserturm",
+        "description": "Bühnen und Stände auf dem Friedrichsplatz; Aufbau am Vortag.",
+        # Friedrichsplatz around the Wasserturm.
+        "ring": [(8.47440, 49.48500), (8.47590, 49.48560), (8.47720, 49.48440), (8.47560, 49.48380)],
+        "start_day": 3,
+        "days": 3,
+        "expected_visitors": 40000,
+    },
+)
+DEMO_TRAM_FILE = Path(__file__).resolve().parents[2] / "data" / "demo_tram_line.geojson"
+
+
 # --- Building the rows ---------------------------------------------------------------
 
 
@@ -668,13 +750,57 @@ class Command(BaseCommand):
             users = self._users(organisations)
             self._roadworks(organisations, users, now)
             self._incidents(organisations, users, now)
-            # Directly, not through Celery: the demo must show its conflict even without a worker.
-            sweep = conflicts_sweep()
+            self._layers(now)
+            # Directly, not through Celery: the demo must show its conflicts even without a worker.
+            sweep = conflicts_sweep_all()
+        held = sum(result["found"] for result in sweep.values())
         self.stdout.write(
             f"Demo data loaded: {len(organisations)} organisations, {len(users)} users, "
             f"{len(DEMO_ROADWORKS)} roadworks, {len(DEMO_INCIDENTS)} incidents; "
-            f"conflict sweep: {sweep['found']} conflicts hold. Logins: python manage.py demo_logins"
+            f"conflict sweep: {held} conflicts hold. Logins: python manage.py demo_logins"
         )
+
+    def _layers(self, now: datetime) -> None:
+        """Corridors, moratoria and events by name, the tram line by its id in the file: the same rows every run."""
+        for corridor in DEMO_CORRIDORS:
+            lines = {"type": "MultiLineString", "coordinates": [[list(c) for c in line] for line in corridor["lines"]]}
+            Corridor.objects.update_or_create(
+                name=corridor["name"],
+                defaults={
+                    "description": corridor["description"],
+                    "geometry": _stored_geometry(lines, allowed_types=("MultiLineString",), label=corridor["name"]),
+                    "max_simultaneous": corridor["max_simultaneous"],
+                    "active": True,
+                },
+            )
+        for spec in DEMO_MORATORIA:
+            area = _stored_geometry(_polygon(spec.ring), allowed_types=("Polygon",), label=spec.name)
+            MoratoriumArea.objects.update_or_create(
+                name=spec.name,
+                defaults={
+                    "geometry": MultiPolygon(area, srid=area.srid),
+                    "resurfaced_on": timezone.localdate(now) - timedelta(days=spec.resurfaced_days_ago),
+                    "years": settings.AUMAN_MORATORIUM_YEARS,
+                    "reason": spec.reason,
+                },
+            )
+        for event in DEMO_EVENTS:
+            area = _stored_geometry(_polygon(event["ring"]), allowed_types=("Polygon",), label=event["name"])
+            start = _local_time(now, day_offset=event["start_day"], hour=10)
+            Event.objects.update_or_create(
+                name=event["name"],
+                defaults={
+                    "description": event["description"],
+                    "area": MultiPolygon(area, srid=area.srid),
+                    "period": DateTimeTZRange(
+                        start, _local_time(now, day_offset=event["start_day"] + event["days"], hour=0), "[)"
+                    ),
+                    "expected_visitors": event["expected_visitors"],
+                },
+            )
+        loaded = network_layer_load(kind=NetworkKind.TRAM_LINE, features=read_features(DEMO_TRAM_FILE))
+        if loaded.rejected:
+            raise CommandError(f"{DEMO_TRAM_FILE}: rejected {'; '.join(loaded.rejected)}")
 
     def _organisations(self) -> dict[str, Organisation]:
         organisations = {}
