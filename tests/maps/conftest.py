@@ -37,7 +37,7 @@ def browser() -> Iterator:
         yield _RUNNING["browser"]
         return
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an asyncio event loop in this thread (in a greenlet it switches to), so
