@@ -174,6 +174,9 @@ class Rule:
         raise NotImplementedError
 
 
+SWEEP_WORK_MEM = "64MB"
+
+
 def _common_params() -> dict[str, Any]:
     return {"statuses": [str(s) for s in CONFLICTING_STATUSES], "tz": settings.TIME_ZONE}
 
@@ -242,11 +245,15 @@ class SqlRule(Rule):
     def for_roadwork(self, roadwork_id: uuid.UUID | str) -> Result:
         sql, params = self.statement(one=True)
         with connection.cursor() as cursor:
-            return run_rule_sql(cursor, sql, {**params, "id": str(roadwork_id)})
+            return run_rule_sql(cursor, sql, {**params, "id": str(roadwork_id)}, prepared=True)
 
     def sweep(self) -> Result:
         sql, params = self.statement(one=False)
         with connection.cursor() as cursor:
+            # Room for the hash of everything found: with less, PostgreSQL may test each stored conflict against
+            # the found rows one by one (NOT IN without a hash), which is quadratic in a city-wide sweep.
+            if connection.in_atomic_block:
+                cursor.execute(f"SET LOCAL work_mem = '{SWEEP_WORK_MEM}'")
             return run_rule_sql(cursor, sql, params)
 
 
@@ -367,30 +374,36 @@ class DetourThroughWorks(SqlRule):
 
 # --- C4 corridors --------------------------------------------------------------------------------------------
 
+# Works on a corridor are found along its roads cut into pieces of at most 50 m: the box of a whole corridor (a few
+# kilometres of road) would take thousands of works from the index, each tested against every vertex.
 # For each work x that closes or restricts a corridor: the instants where the number of works on the corridor can
 # change within x's period (x's own bounds and the others' bounds inside it) cut x's period into pieces; during a
 # piece the same works overlap it, so counting the other works that overlap a piece counts them at every instant of
 # it. Where that count reaches the corridor's max_simultaneous, x is one work too many: its conflict's period spans
 # those pieces (from the first to the last).
 _C4_FOUND = """
-    WITH on_corridor AS (
-        SELECT k.id AS corridor, k.max_simultaneous AS allowed, r.id AS roadwork, r.period
-          FROM roadworks_corridor k
+    WITH {scope}on_corridor AS (
+        SELECT DISTINCT k.id AS corridor, k.max_simultaneous AS allowed, r.id AS roadwork, r.period
+          FROM {corridors}
+         CROSS JOIN LATERAL ST_DumpSegments(ST_Segmentize(k.geometry, 50)) AS piece
           JOIN roadworks_roadwork r
-            ON ST_DWithin(r.geometry, k.geometry, %(buffer_m)s)
+            ON ST_DWithin(r.geometry, piece.geom, %(buffer_m)s)
            AND r.status = ANY(%(statuses)s) AND r.traffic_management = ANY(%(managements)s)
-         WHERE k.active {corridors}
+         WHERE k.active
+    ),
+    subjects AS (
+        SELECT * FROM on_corridor {subjects}
     ),
     instants AS (
         SELECT x.corridor, x.roadwork, t.at
-          FROM on_corridor x
+          FROM subjects x
           JOIN on_corridor y ON y.corridor = x.corridor AND y.roadwork <> x.roadwork AND y.period && x.period
          CROSS JOIN LATERAL (VALUES (lower(y.period)), (upper(y.period))) AS t(at)
          WHERE t.at > lower(x.period) AND t.at < upper(x.period)
         UNION
-        SELECT corridor, roadwork, lower(period) FROM on_corridor
+        SELECT corridor, roadwork, lower(period) FROM subjects
         UNION
-        SELECT corridor, roadwork, upper(period) FROM on_corridor
+        SELECT corridor, roadwork, upper(period) FROM subjects
     ),
     pieces AS (
         SELECT corridor, roadwork, at AS piece_start,
@@ -400,11 +413,13 @@ _C4_FOUND = """
     crowded AS (
         SELECT p.corridor, p.roadwork, tstzrange(p.piece_start, p.piece_end) AS piece
           FROM pieces p
-          JOIN on_corridor x ON x.corridor = p.corridor AND x.roadwork = p.roadwork
+          JOIN subjects x ON x.corridor = p.corridor AND x.roadwork = p.roadwork
+          JOIN on_corridor y
+            ON y.corridor = p.corridor AND y.roadwork <> p.roadwork
+           AND y.period && tstzrange(p.piece_start, p.piece_end)
          WHERE p.piece_end IS NOT NULL
-           AND (SELECT count(*) FROM on_corridor y
-                 WHERE y.corridor = p.corridor AND y.roadwork <> p.roadwork
-                   AND y.period && tstzrange(p.piece_start, p.piece_end)) >= x.allowed
+         GROUP BY p.corridor, p.roadwork, p.piece_start, p.piece_end, x.allowed
+        HAVING count(*) >= x.allowed
     )
     SELECT g.roadwork, g.corridor::text AS item, g.overlap,
            auman_place_near(r.geometry, k.geometry, %(buffer_m)s) AS place
@@ -413,13 +428,25 @@ _C4_FOUND = """
       JOIN roadworks_roadwork r ON r.id = g.roadwork
       JOIN roadworks_corridor k ON k.id = g.corridor
 """
-# The corridors a change of roadwork %(id)s can affect: those it lies on now, and those it had conflicts with.
+# For one roadwork x: the corridors its change can affect are those it lies on now and those it had conflicts with;
+# on them, only works whose period meets x's period or the periods of x's conflicts so far. A work y is one too many
+# at a moment only if, counting x, the corridor was over its limit then, so x was too: x's old share of any crowding
+# lies within its old conflicts' periods, its new share within its period. Their conflicts are recomputed against
+# every work on the corridor; the others' cannot have changed.
 _C4_CORRIDORS_OF_ROADWORK = """
-    SELECT k2.id::text FROM roadworks_corridor k2 JOIN roadworks_roadwork x2
+    SELECT k2.id FROM roadworks_corridor k2 JOIN roadworks_roadwork x2
         ON x2.id = %(id)s AND ST_DWithin(x2.geometry, k2.geometry, %(buffer_m)s)
     UNION
-    SELECT c2.layer_object_id FROM roadworks_conflict c2
+    SELECT c2.layer_object_id::bigint FROM roadworks_conflict c2
      WHERE c2.rule = '{rule}' AND c2.layer = '{layer}' AND c2.roadwork_a_id = %(id)s AND c2.status <> 'resolved'
+"""
+_C4_WINDOW_OF_ROADWORK = """
+    SELECT range_agg(p) FROM (
+        SELECT x3.period AS p FROM roadworks_roadwork x3 WHERE x3.id = %(id)s
+        UNION ALL
+        SELECT c3.overlap_period FROM roadworks_conflict c3
+         WHERE c3.rule = '{rule}' AND c3.layer = '{layer}' AND c3.roadwork_a_id = %(id)s AND c3.status <> 'resolved'
+    ) w
 """
 
 
@@ -428,12 +455,26 @@ class CorridorCapacity(SqlRule):
     def _corridors(self) -> str:
         return _C4_CORRIDORS_OF_ROADWORK.format(rule=self.code, layer=self.layer)
 
+    def _window(self) -> str:
+        return _C4_WINDOW_OF_ROADWORK.format(rule=self.code, layer=self.layer)
+
     def found(self, p: dict[str, Any], *, one: bool) -> str:
-        corridors = f"AND k.id::text IN ({self._corridors()})" if one else ""
-        return _C4_FOUND.format(corridors=corridors)
+        if not one:
+            return _C4_FOUND.format(scope="", corridors="roadworks_corridor k", subjects="")
+        # The scope and the window first, materialised: the prepared statement's generic plan then starts from these
+        # few corridors instead of finding the works along every corridor and filtering afterwards.
+        return _C4_FOUND.format(
+            scope=f"scope AS MATERIALIZED ({self._corridors()}), window_ AS MATERIALIZED ({self._window()}),",
+            corridors="scope s JOIN roadworks_corridor k ON k.id = s.id",
+            subjects="WHERE roadwork = %(id)s OR period && (SELECT range_agg FROM window_)",
+        )
 
     def scope(self) -> str:
-        return f"AND c.layer_object_id IN ({self._corridors()})"
+        return (
+            f"AND c.layer_object_id IN (SELECT id::text FROM ({self._corridors()}) s) "
+            f"AND (c.roadwork_a_id = %(id)s OR EXISTS (SELECT 1 FROM roadworks_roadwork r4 "
+            f"WHERE r4.id = c.roadwork_a_id AND r4.period && ({self._window()})))"
+        )
 
     def sql_params(self, p: dict[str, Any]) -> dict[str, Any]:
         managements = [str(tm) for tm, impact in IMPACT_BY_TRAFFIC_MANAGEMENT.items() if impact in p["impacts"]]
@@ -491,21 +532,45 @@ class EventNearby(SqlRule):
 
 # Severity by impact: closing the road (full closure) cuts the line or route: error; anything else narrows it or
 # its stop: warning. Both configurable. Network features have no period: the overlap is the work's period.
+# Per roadwork the index on the features' geometry finds the few lines near the work; for all works the lines are
+# cut into pieces of at most 50 m first (stops stay points), as for corridors.
+_C7_SWEEP_PAIRS = """
+    SELECT DISTINCT n.id AS feature, r.id AS roadwork
+      FROM roadworks_networkfeature n
+     CROSS JOIN LATERAL (
+        SELECT s.geom FROM ST_DumpSegments(ST_Segmentize(n.geometry, 50)) AS s
+        UNION ALL
+        SELECT n.geometry WHERE ST_Dimension(n.geometry) = 0
+     ) AS piece
+      JOIN roadworks_roadwork r ON ST_DWithin(r.geometry, piece.geom, %(reach_m)s) AND r.status = ANY(%(statuses)s)
+     WHERE n.kind = ANY(%(kinds)s)
+"""
+_C7_SWEEP_JOIN = """
+      FROM ({pairs}) hit
+      JOIN roadworks_networkfeature n ON n.id = hit.feature
+      JOIN roadworks_roadwork r ON r.id = hit.roadwork
+       AND ST_Distance(r.geometry, n.geometry)
+           <= CASE WHEN n.kind = 'stop' THEN %(stop_buffer_m)s::float8 ELSE %(buffer_m)s::float8 END
+"""
 _C7_FOUND = """
     SELECT r.id AS roadwork,
            CASE WHEN n.kind = 'emergency_route' THEN 'emergency_route' ELSE 'public_transport' END AS layer,
            n.id::text AS item, r.period AS overlap,
            auman_place_near(r.geometry, n.geometry,
-                            CASE WHEN n.kind = 'stop' THEN %(stop_buffer_m)s ELSE %(buffer_m)s END) AS place,
-           CASE WHEN r.traffic_management = ANY(%(closing)s) THEN %(closure_severity)s ELSE %(severity)s END
-               AS severity
+                            CASE WHEN n.kind = 'stop' THEN %(stop_buffer_m)s::float8 ELSE %(buffer_m)s::float8 END)
+               AS place,
+           CASE WHEN r.traffic_management = ANY(%(closing)s) THEN %(closure_severity)s::text
+                ELSE %(severity)s::text END AS severity
+      {source}
+"""
+_C7_ONE_JOIN = """
       FROM roadworks_networkfeature n
       JOIN roadworks_roadwork r
         ON ST_DWithin(r.geometry, n.geometry, %(reach_m)s)
        AND ST_Distance(r.geometry, n.geometry)
-           <= CASE WHEN n.kind = 'stop' THEN %(stop_buffer_m)s ELSE %(buffer_m)s END
+           <= CASE WHEN n.kind = 'stop' THEN %(stop_buffer_m)s::float8 ELSE %(buffer_m)s::float8 END
        AND r.status = ANY(%(statuses)s)
-     WHERE n.kind = ANY(%(kinds)s) {one}
+     WHERE n.kind = ANY(%(kinds)s) AND r.id = %(id)s
 """
 
 
@@ -514,7 +579,8 @@ class NetworkTouch(SqlRule):
     LAYERS: ClassVar[tuple[str, ...]] = (ConflictLayer.PUBLIC_TRANSPORT.value, ConflictLayer.EMERGENCY_ROUTE.value)
 
     def found(self, p: dict[str, Any], *, one: bool) -> str:
-        return _C7_FOUND.format(one="AND r.id = %(id)s" if one else "")
+        source = _C7_ONE_JOIN if one else _C7_SWEEP_JOIN.format(pairs=_C7_SWEEP_PAIRS)
+        return _C7_FOUND.format(source=source)
 
     def layer_sql(self) -> str | None:
         return None
@@ -708,6 +774,11 @@ def check_configuration() -> list[str]:
             rule.parameters()
         except ImproperlyConfigured as exc:
             problems.append(str(exc))
+    notify = settings.AUMAN_CONFLICT_NOTIFY_SEVERITIES
+    unknown_severities = sorted(set(notify) - set(Severity.values))
+    if unknown_severities:
+        known = ", ".join(Severity.values)
+        problems.append(f"AUMAN_CONFLICT_NOTIFY_SEVERITIES: unknown severities {unknown_severities}; use {known}")
     return problems
 
 

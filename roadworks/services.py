@@ -617,14 +617,24 @@ def conflicts_sweep() -> dict[str, int]:
     return conflicts_sweep_rule(code="C1")
 
 
-@transaction.atomic
 def conflicts_sweep_rule(*, code: str) -> dict[str, int]:
     """Recompute one rule over all roadworks and remember the parameters it ran with (RuleState)."""
+    result = _sweep_rule(code=code, only_if_changed=False)
+    assert result is not None  # only only_if_changed skips
+    return result
+
+
+@transaction.atomic
+def _sweep_rule(*, code: str, only_if_changed: bool) -> dict[str, int] | None:
+    """only_if_changed: skip the rule (None) if its last full run used the same parameters, checked under the sweep
+    lock, so that several workers starting at once re-run a changed rule once."""
     rule = rules.get(code)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SWEEP_LOCK_KEY, rules.codes().index(code)])
-    result = rule.sweep()
     fingerprint = rule.fingerprint()
+    if only_if_changed and RuleState.objects.filter(code=code, fingerprint=fingerprint).exists():
+        return None
+    result = rule.sweep()
     RuleState.objects.update_or_create(
         code=code,
         defaults={"fingerprint": fingerprint, "parameters": rule.fingerprint_data(), "swept_at": timezone.now()},
@@ -641,7 +651,11 @@ def conflicts_rules_changed() -> list[str]:
 
 def conflicts_sweep_changed_rules() -> dict[str, dict[str, int]]:
     """Re-run every rule whose parameters changed since its last full run (a worker runs this when it starts)."""
-    results = {code: conflicts_sweep_rule(code=code) for code in conflicts_rules_changed()}
+    results = {}
+    for code in conflicts_rules_changed():
+        result = _sweep_rule(code=code, only_if_changed=True)
+        if result is not None:
+            results[code] = result
     if results:
         logger.info("conflict rules re-run after a parameter change: %s", ", ".join(results))
     return results

@@ -61,6 +61,14 @@ def test_the_system_check_names_a_bad_parameter(configured, message):
     assert any(message in error.msg for error in errors), [error.msg for error in errors]
 
 
+def test_the_mailed_severities_are_checked_too():
+    with override_settings(AUMAN_CONFLICT_NOTIFY_SEVERITIES=["error", "fatal"]):
+        errors = check_conflict_rules(None)
+    assert [error.msg for error in errors] == [
+        "AUMAN_CONFLICT_NOTIFY_SEVERITIES: unknown severities ['fatal']; use error, warning, info"
+    ]
+
+
 def test_a_missing_parameter_is_an_error_too():
     configured = rule_parameters()
     del configured["C6"]["distance_m"]

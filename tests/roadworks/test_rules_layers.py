@@ -20,6 +20,7 @@ from roadworks.models import (
     MoratoriumArea,
     NetworkFeature,
     NetworkKind,
+    Roadwork,
     Severity,
     TrafficManagement,
 )
@@ -123,6 +124,21 @@ def test_c4_rechecks_the_other_works_on_the_corridor_when_one_moves_away(stadtwe
     assert set(Conflict.objects.filter(rule="C4").values_list("status", flat=True)) == {ConflictStatus.RESOLVED}
 
 
+def test_c4_rechecks_the_works_a_move_in_time_concerns_and_leaves_the_others_alone(stadtwerke, telekom, corridor):
+    work(stadtwerke, "A", days=10)
+    second = work(telekom, "B", days_from=5, days=10, geometry=segment(dx=300))
+    work(stadtwerke, "C", days_from=100, geometry=segment(dx=600))
+    work(telekom, "D", days_from=105, geometry=segment(dx=900))
+    sweep("C4")
+    assert {ref for ref, _layer, _item in hits("C4")} == {"A", "B", "C", "D"}
+
+    # B moves three weeks later: A is alone again; C and D, months away, are not B's business.
+    Roadwork.objects.filter(pk=second.pk).update(period=period(START + timedelta(days=20), 10))
+    assert detect("C4", second) == {"found": 0, "changed": 0, "resolved": 2}
+    assert {ref for ref, _layer, _item in hits("C4")} == {"C", "D"}
+    assert sweep("C4") == {"found": 2, "changed": 0, "resolved": 0}
+
+
 def test_c4_ignores_an_inactive_corridor_and_resolves_its_conflicts(stadtwerke, telekom, corridor):
     work(stadtwerke, "A")
     work(telekom, "B", geometry=segment(dx=300))
@@ -146,6 +162,7 @@ def moratorium(db) -> MoratoriumArea:
 def test_c5_finds_excavation_in_a_moratorium_area(stadtwerke, moratorium):
     dig = work(stadtwerke, "DIG", excavation=True)
     assert detect("C5", dig)["found"] == 1
+    assert sweep("C5") == {"found": 1, "changed": 0, "resolved": 0}
     conflict = Conflict.objects.get(rule="C5")
     assert conflict.severity == Severity.ERROR
     assert (conflict.layer, conflict.layer_object_id) == (ConflictLayer.MORATORIUM, str(moratorium.pk))
@@ -212,6 +229,7 @@ def event(db) -> Event:
 def test_c6_warns_of_works_near_an_event_while_it_runs(stadtwerke, event):
     near = work(stadtwerke, "NEAR")  # 50 m south of the area
     assert detect("C6", near)["found"] == 1
+    assert sweep("C6") == {"found": 1, "changed": 0, "resolved": 0}
     conflict = Conflict.objects.get(rule="C6")
     assert conflict.severity == Severity.WARNING
     assert conflict.overlap_period == event.period
@@ -248,6 +266,7 @@ def test_c7_warns_of_works_on_a_tram_line_and_errs_on_a_closure(stadtwerke):
     lane = work(stadtwerke, "LANE")
 
     assert detect("C7", lane)["found"] == 1
+    assert sweep("C7") == {"found": 1, "changed": 0, "resolved": 0}  # the sweep cuts lines up: the same result
     conflict = Conflict.objects.get(rule="C7")
     assert (conflict.layer, conflict.layer_object_id, conflict.severity) == (
         ConflictLayer.PUBLIC_TRANSPORT,
@@ -277,6 +296,7 @@ def test_c7_reaches_further_around_stops(stadtwerke):
     feature(NetworkKind.STOP, Point(X0 + 50, Y0 + 20, srid=25832), name="Wasserturm")
     a = work(stadtwerke, "A")
     assert detect("C7", a)["found"] == 1  # 20 m: within the 25 m around a stop
+    assert sweep("C7") == {"found": 1, "changed": 0, "resolved": 0}
     a.geometry = segment(dy=-10)
     a.save()
     assert detect("C7", a) == {"found": 0, "changed": 0, "resolved": 1}
