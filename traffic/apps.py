@@ -8,3 +8,4 @@ class TrafficConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
+        from .feeds import datex2, geojson, tdx, waze, wzdx  # noqa: F401 - each registers its feeds (registry.py)

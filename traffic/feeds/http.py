@@ -14,7 +14,12 @@ build runs once per change and the result is shared by all workers through the D
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
+import re
+import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -22,7 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers, quote_etag
 from django.utils.http import http_date
 
 # How long built bytes stay in the cache. A change to the data makes a new key at once, so this
@@ -35,6 +40,17 @@ CACHE_KEY_PREFIX = "feed"
 # (body, etag, built_at as a Unix timestamp). A plain tuple, not a class: a pickled class would
 # break cache reads whenever it is renamed or moved.
 CachedFeed = tuple[bytes, str, int]
+
+# Bodies smaller than this go out as they are: gzip's header would eat the saving (Django's GZipMiddleware
+# uses the same bound).
+GZIP_MIN_BYTES = 200
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+# (etag, built_at, body length): what a 304 needs, under the body's key plus this suffix.
+FeedHeader = tuple[str, int, int]
+HEADER_KEY_SUFFIX = ":h"
+# The gzipped variant has its own cache entry under the identity entry's key plus this suffix, made on the
+# first request that accepts gzip: a build that no gzip client asks for costs no compression.
+GZIP_KEY_SUFFIX = ":gz"
 
 
 def cache_key(name: str, fingerprint: str, variant: Mapping[str, str]) -> str:
@@ -51,11 +67,90 @@ def _cors(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _accepts_gzip(request: HttpRequest) -> bool:
+    # q=0 ("gzip;q=0") is a refusal; nobody sends it, but honouring it costs one check.
+    header = request.headers.get("Accept-Encoding", "")
+    return bool(_ACCEPTS_GZIP.search(header)) and not re.search(r"\bgzip\s*;\s*q=0(\.0*)?\b", header)
+
+
+def gzip_etag(etag: str) -> str:
+    """The strong ETag of the gzipped variant. A different representation needs a different strong ETag
+    (RFC 9110 8.8.3); derived from the identity one, it changes exactly when the content does, and a 304 can be
+    answered without reading the compressed bytes."""
+    return quote_etag(etag.strip('"') + "-gzip")
+
+
+def _cached_gzip(key: str, etag: str) -> bytes | None:
+    """The gzipped variant of the body with this identity ETag, if it was compressed already."""
+    entry: tuple[bytes, str] | None = cache.get(key + GZIP_KEY_SUFFIX)
+    # The identity ETag is part of the entry, so compressed bytes can never be paired with another body.
+    return entry[0] if entry is not None and entry[1] == etag else None
+
+
+def _gzip_and_cache(key: str, body: bytes, etag: str) -> bytes:
+    # mtime=0: the same body always compresses to the same bytes.
+    compressed = gzip.compress(body, compresslevel=6, mtime=0)
+    cache.set(key + GZIP_KEY_SUFFIX, (compressed, etag), CACHE_SECONDS)
+    return compressed
+
+
+def preflight(request: HttpRequest) -> HttpResponse:
+    """The CORS preflight a browser sends before a GET with If-None-Match (not a safelisted header)."""
+    response = HttpResponse(status=204)
+    response["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+    response["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+    response["Access-Control-Max-Age"] = "86400"
+    response["Allow"] = "GET, HEAD, OPTIONS"
+    return _cors(response)
+
+
+def feed_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For feed views: GET and HEAD go to the view, OPTIONS gets the CORS preflight, anything else 405."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return preflight(request)
+        if request.method not in ("GET", "HEAD"):
+            response = HttpResponse(status=405)
+            response["Allow"] = "GET, HEAD, OPTIONS"
+            return _cors(response)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def bad_request(errors: Mapping[str, list[str]]) -> JsonResponse:
     """A 400 naming each bad parameter, shaped like the REST API's errors; readable cross-origin."""
     response = JsonResponse({name: [str(message) for message in messages] for name, messages in errors.items()})
     response.status_code = 400
     return _cors(response)
+
+
+# The fingerprint of each feed variant this process took last, with its monotonic time: within
+# AUMAN_FEED_FINGERPRINT_SECONDS it is reused, so polling clients (mostly answered 304) cost a dictionary look-up
+# instead of a query over every row of the feed. A change is still served within that many seconds.
+_recent_fingerprints: dict[str, tuple[float, str]] = {}
+_recent_lock = threading.Lock()
+
+
+def recent_fingerprint(name: str, variant: Mapping[str, str], take: Callable[[], str]) -> str:
+    """take() at most once per AUMAN_FEED_FINGERPRINT_SECONDS per feed variant and process."""
+    seconds = settings.AUMAN_FEED_FINGERPRINT_SECONDS
+    if seconds <= 0:
+        return take()
+    key = cache_key(name, "", variant)
+    now = time.monotonic()
+    with _recent_lock:
+        remembered = _recent_fingerprints.get(key)
+    if remembered is not None and now - remembered[0] < seconds:
+        return remembered[1]
+    value = take()
+    with _recent_lock:
+        if len(_recent_fingerprints) > 10_000:  # odd bboxes: do not grow without bound
+            _recent_fingerprints.clear()
+        _recent_fingerprints[key] = (now, value)
+    return value
 
 
 def _build_entry(build: Callable[[datetime], bytes]) -> CachedFeed:
@@ -70,12 +165,15 @@ def serve_feed(
     request: HttpRequest,
     *,
     name: str,
-    fingerprint: str,
+    fingerprint: str | Callable[[], str],
     build: Callable[[datetime], bytes],
     content_type: str,
     variant: Mapping[str, str] | None = None,
 ) -> HttpResponse:
     """Answer a GET or HEAD for a feed: cached bytes when the fingerprint is unchanged, else a fresh build.
+
+    ``fingerprint`` is the string, or a callable taking it: a callable is reused for
+    AUMAN_FEED_FINGERPRINT_SECONDS (recent_fingerprint), which is what lets busy feeds answer polls cheaply.
 
     ``build(now)`` gets the build time, which the feed should write as its own generation time.
 
@@ -89,17 +187,59 @@ def serve_feed(
     than the fingerprint are harmless (the next request sees a new fingerprint and rebuilds),
     bytes older than their key would be stale until the data changed again.
     """
+    if callable(fingerprint):
+        fingerprint = recent_fingerprint(name, variant or {}, fingerprint)
     key = cache_key(name, fingerprint, variant or {})
-    entry: CachedFeed | None = cache.get(key)
-    if entry is None:
-        entry = _build_entry(build)
-        cache.set(key, entry, CACHE_SECONDS)
-    body, etag, built_at = entry
+    # The small header entry first: a 304, the answer most polls get, then reads no body at all, and a gzip
+    # client reads only the compressed body (a 10,000-item feed is megabytes; unpickling it per request was
+    # what limited serving).
+    header: FeedHeader | None = cache.get(key + HEADER_KEY_SUFFIX)
+    entry: CachedFeed | None = None
+    if header is None:
+        entry = cache.get(key)
+        if entry is None:
+            entry = _build_entry(build)
+            cache.set(key, entry, CACHE_SECONDS)
+        header = (entry[1], entry[2], len(entry[0]))
+        cache.set(key + HEADER_KEY_SUFFIX, header, CACHE_SECONDS)
+    etag, built_at, size = header
 
-    response = HttpResponse(body, content_type=content_type)
+    # Compressed here rather than by GZipMiddleware: the middleware would compress again on every request and
+    # weaken the ETag to W/ (it cannot know the compressed bytes are stable); here both happen once per change.
+    compress = size >= GZIP_MIN_BYTES and _accepts_gzip(request)
+    identity_etag = etag
+    if compress:
+        etag = gzip_etag(etag)
+
+    response = HttpResponse(content_type=content_type)
+    patch_vary_headers(response, ("Accept-Encoding",))
     response["ETag"] = etag
     response["Last-Modified"] = http_date(built_at)
     patch_cache_control(response, public=True, max_age=settings.AUMAN_FEED_MAX_AGE)
     # Django's own precondition logic (RFC 9110 13.2.2): If-None-Match first, If-Modified-Since only
     # without it; a 304 keeps ETag, Last-Modified and Cache-Control from the full response.
-    return _cors(get_conditional_response(request, etag=etag, last_modified=built_at, response=response))
+    conditional = get_conditional_response(request, etag=etag, last_modified=built_at, response=response)
+    if conditional is not response:  # 304 (or 412): no body needed, none read or compressed
+        return _cors(conditional)
+
+    compressed = _cached_gzip(key, identity_etag) if compress else None
+    if compressed is None:
+        if entry is None:
+            entry = cache.get(key)
+        if entry is None or entry[1] != identity_etag:
+            # The body was evicted (or replaced) while its header stayed: build again and answer with what
+            # was built, under its own ETag, so header and body never disagree.
+            entry = _build_entry(build)
+            cache.set(key, entry, CACHE_SECONDS)
+            cache.set(key + HEADER_KEY_SUFFIX, (entry[1], entry[2], len(entry[0])), CACHE_SECONDS)
+            identity_etag, built_at = entry[1], entry[2]
+            response["ETag"] = gzip_etag(identity_etag) if compress else identity_etag
+            response["Last-Modified"] = http_date(built_at)
+        if compress:
+            compressed = _gzip_and_cache(key, entry[0], identity_etag)
+    if compress:
+        response.content = compressed
+        response["Content-Encoding"] = "gzip"
+    else:
+        response.content = entry[0]
+    return _cors(response)
