@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -19,7 +20,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from auman.geo import MSG_COORDINATES_RANGE
+from traffic.feeds.http import serve_feed
 
+from .selectors import districts_fingerprint, districts_geojson
 from .streets import (
     NEAREST_DEFAULT_MAX_DISTANCE_M,
     NEAREST_MAX_DISTANCE_LIMIT_M,
@@ -234,3 +237,58 @@ class StreetSearchView(APIView):
             for match in matches
         ]
         return _cacheable(Response({"type": "FeatureCollection", "features": features}))
+
+
+_DISTRICT_COLLECTION_SCHEMA = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["type", "id", "geometry", "properties"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Feature"]},
+                    "id": {"type": "integer", "description": "The value of the district= filter elsewhere."},
+                    "geometry": {"type": "object", "description": "MultiPolygon (WGS84), simplified by 5 m."},
+                    "properties": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "name": {"type": "string"},
+                            "number": {"type": "string", "description": "The official number, or empty."},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class DistrictListView(APIView):
+    """The city's districts (Stadtteile) for the map's district filter, the tiles and the subscriptions."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="districts_list",
+        summary="Districts of the city",
+        tags=["districts"],
+        responses={
+            (200, "application/geo+json"): OpenApiResponse(
+                _DISTRICT_COLLECTION_SCHEMA, description="GeoJSON FeatureCollection"
+            )
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        # Built once per change of the table and shared through the cache, answered with ETag and 304.
+        return serve_feed(
+            request,
+            name="districts",
+            fingerprint=districts_fingerprint(),
+            build=lambda now: districts_geojson(),
+            content_type="application/geo+json",
+        )

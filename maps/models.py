@@ -76,3 +76,24 @@ class StreetSegment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (way {self.osm_way_id})"
+
+
+class District(models.Model):
+    """A district of the city (in Mannheim, a Stadtteil), loaded from settings.AUMAN_DISTRICTS_FILE by
+    `manage.py load_districts`. Filters the map, the tiles and the calendar subscriptions."""
+
+    # The loader matches rows by name, so a reload keeps ids stable and subscription links keep working.
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    # The official number where the file has one (Mannheim: "011" Innenstadt); text, as leading zeros count.
+    number = models.CharField(_("number"), max_length=32, blank=True)
+    geometry = models.MultiPolygonField(_("area"), srid=settings.AUMAN_SRID, spatial_index=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("district")
+        verbose_name_plural = _("districts")
+        ordering = ["name"]
+        indexes = [GistIndex(fields=["geometry"], name="district_geometry_gist")]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}".strip()

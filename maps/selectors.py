@@ -10,27 +10,34 @@ traffic.permissions' decision, applied here.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
 from django.db import connection
-from django.db.models import Case, CharField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, IntegerField, Q, QuerySet, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from auman.geo import WGS84
-from roadworks.models import IMPACT_BY_TRAFFIC_MANAGEMENT, Impact, RoadworkStatus, TrafficManagement
+from roadworks.models import IMPACT_BY_TRAFFIC_MANAGEMENT, Detour, Impact, RoadworkStatus, TrafficManagement
 from roadworks.selectors import roadworks_visible_to
 from traffic.blackspot_selectors import black_spot_features_sql
-from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentKind, IncidentStatus
-from traffic.permissions import can_use_accident_commission_pages, can_view_black_spots
-from traffic.selectors import incidents_visible_to
+from traffic.models import ACTIVE_INCIDENT_STATUSES, Accident, IncidentKind, IncidentStatus
+from traffic.permissions import can_see_accident_details, can_use_accident_commission_pages, can_view_black_spots
+from traffic.selectors import accidents_for_statistics, incidents_visible_to
+
+from .models import District
 
 ROADWORKS = "roadworks"
 INCIDENTS = "incidents"
+# Only as a vector tile layer (maps/tiles.py): a million points do not belong in one GeoJSON answer.
+ACCIDENTS = "accidents"
 BLACK_SPOTS = "black_spots"
 MAP_LAYERS = (ROADWORKS, INCIDENTS, BLACK_SPOTS)
 
@@ -78,6 +85,106 @@ def _label_case(field: str, choices: list[tuple[str, str]]) -> Case:
     return Case(*whens, default=Value(""), output_field=CharField())
 
 
+@dataclass(frozen=True)
+class MapFilter:
+    """What the map, the vector tiles and the subscriptions may narrow a layer to; empty means no narrowing.
+
+    day: the local day shown (the date slider); kinds: codes of the layer's own kind (WorkKind, IncidentKind or
+    AccidentKind); impacts: roadworks only; categories: accidents only (Unfallkategorie); district: a District id.
+    """
+
+    day: date | None = None
+    kinds: tuple[str, ...] = ()
+    impacts: tuple[str, ...] = ()
+    categories: tuple[int, ...] = ()
+    district: int | None = None
+
+
+NO_FILTER = MapFilter()
+
+
+def local_day_range(day: date) -> tuple[datetime, datetime]:
+    """[midnight, next midnight) of `day` in the service's time zone (a DST day has 23 or 25 hours)."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    return datetime.combine(day, time(), tzinfo=zone), datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+
+
+def _district_area(district: int) -> Subquery:
+    # A subquery rather than the geometry as a parameter: the statement stays small and one round trip.
+    return Subquery(District.objects.filter(pk=district).values("geometry")[:1])
+
+
+def map_roadworks(user: User | None, *, flt: MapFilter = NO_FILTER, now: datetime | None = None) -> QuerySet:
+    """The roadworks `user` sees on the map: roadworks_visible_to decides whose (the public gets approved and
+    running works, staff also those under review, applicants also their own), MAP_ROADWORK_STATUSES which of them
+    belong on a map. Without a day: everything now or coming; with one: what takes up road space that day."""
+    now = now or timezone.now()
+    qs: QuerySet = roadworks_visible_to(user).filter(status__in=MAP_ROADWORK_STATUSES)
+    when = Q(period__endswith__gt=now) if flt.day is None else Q(period__overlap=local_day_range(flt.day))
+    qs = qs.filter(when)
+    if flt.kinds:
+        qs = qs.filter(work_kind__in=flt.kinds)
+    if flt.impacts:
+        managements = [tm for tm, impact in IMPACT_BY_TRAFFIC_MANAGEMENT.items() if impact in flt.impacts]
+        qs = qs.filter(traffic_management__in=managements)
+    if flt.district is not None:
+        qs = qs.filter(geometry__intersects=_district_area(flt.district))
+    return qs.order_by()
+
+
+def map_incidents(user: User | None, *, flt: MapFilter = NO_FILTER) -> QuerySet:
+    """The incidents `user` sees on the map: active ones (incidents_visible_to decides the rest); with a day,
+    those that had occurred by its end (an active incident's period runs on until it is cleared)."""
+    qs: QuerySet = incidents_visible_to(user).filter(status__in=ACTIVE_INCIDENT_STATUSES)
+    if flt.day is not None:
+        qs = qs.filter(period__overlap=local_day_range(flt.day))
+    if flt.kinds:
+        qs = qs.filter(kind__in=flt.kinds)
+    if flt.district is not None:
+        qs = qs.filter(location__intersects=_district_area(flt.district))
+    return qs.order_by()
+
+
+def map_accidents(user: User | None, *, flt: MapFilter = NO_FILTER) -> QuerySet[Accident]:
+    """Accidents as the statistics count them (accidents_for_statistics), for those who may see their
+    classification (traffic.permissions.can_see_accident_details); nobody else gets any. With a day (default
+    today): those of the AUMAN_TILE_ACCIDENT_YEARS years up to its end."""
+    if user is None or not can_see_accident_details(user):
+        return Accident.objects.none()
+    day = flt.day or timezone.localdate()
+    after = day + timedelta(days=1)
+    try:
+        first = after.replace(year=after.year - settings.AUMAN_TILE_ACCIDENT_YEARS)
+    except ValueError:  # 29 February, years before a non-leap year
+        first = after.replace(year=after.year - settings.AUMAN_TILE_ACCIDENT_YEARS, day=28)
+    start, _ = local_day_range(first)
+    _, end = local_day_range(day)
+    qs = accidents_for_statistics().filter(occurred_at__gte=start, occurred_at__lt=end)
+    if flt.kinds:
+        qs = qs.filter(kind__in=[int(kind) for kind in flt.kinds])
+    if flt.categories:
+        qs = qs.filter(category__in=flt.categories)
+    if flt.district is not None:
+        qs = qs.filter(location__intersects=_district_area(flt.district))
+    return qs.order_by()
+
+
+def map_visibility_class(user: User | None, layer: str) -> str:
+    """Which set of rows of `layer` this user's visibility allows, as a short name for cache keys: users of one
+    class see the same rows. Mirrors roadworks_visible_to / incidents_visible_to / map_accidents; "none" means
+    the layer is empty for this user."""
+    staff = user is not None and user.is_authenticated and user.is_staff_viewer
+    if layer == ROADWORKS:
+        if staff:
+            return "staff"
+        if user is not None and user.is_authenticated and user.is_applicant:
+            return f"org:{user.organisation_id}"
+        return "public"
+    if layer == ACCIDENTS:
+        return "staff" if user is not None and can_see_accident_details(user) else "none"
+    return "staff" if staff else "public"
+
+
 def map_layers_for(user: User | None) -> tuple[str, ...]:
     """The layers `user` may see, in MAP_LAYERS order: black spots only for the accident commission, or for everyone
     where the city publishes them."""
@@ -85,8 +192,27 @@ def map_layers_for(user: User | None) -> tuple[str, ...]:
     return tuple(name for name in MAP_LAYERS if name != BLACK_SPOTS or can_view_black_spots(user))
 
 
-def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime) -> tuple[str, tuple]:
-    qs: QuerySet = roadworks_visible_to(user).filter(status__in=MAP_ROADWORK_STATUSES, period__endswith__gt=now)
+def _detours_json(roadwork_id_sql: str) -> str:
+    """A correlated subquery: the roadwork's detours as a JSON array (WGS84 geometry), [] when it has none.
+
+    They travel with their roadwork rather than as a layer of their own: a detour means nothing without its work,
+    and it then follows the work's visibility and bbox without a second set of rules.
+    """
+    return f"""COALESCE((
+        SELECT json_agg(json_build_object(
+            'id', d.id,
+            'name', d.name,
+            'description', d.description,
+            'geometry', ST_AsGeoJSON(ST_Transform(d.geometry, {WGS84}), {GEOJSON_PRECISION})::json,
+            'period', CASE WHEN d.period IS NULL THEN NULL
+                      ELSE json_build_object('lower', lower(d.period), 'upper', upper(d.period)) END
+        ) ORDER BY d.id)
+        FROM {Detour._meta.db_table} AS d WHERE d.roadwork_id = {roadwork_id_sql}
+    ), '[]'::json)"""
+
+
+def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime, flt: MapFilter) -> tuple[str, tuple]:
+    qs: QuerySet = map_roadworks(user, flt=flt, now=now)
     if bbox is not None:
         qs = qs.filter(geometry__intersects=bbox)
     qs = qs.order_by().annotate(
@@ -133,7 +259,8 @@ def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime) -> tu
                 'impact', r.impact_code,
                 'traffic_management', r.traffic_management,
                 'traffic_management_label', r.traffic_management_label,
-                'phase', r.phase
+                'phase', r.phase,
+                'detours', {_detours_json("r.id")}
             )
         ) AS feature
         FROM ({inner}) AS r
@@ -141,8 +268,8 @@ def _roadworks_sql(user: User | None, bbox: Polygon | None, now: datetime) -> tu
     return sql, tuple(params)
 
 
-def _incidents_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tuple]:
-    qs: QuerySet = incidents_visible_to(user).filter(status__in=ACTIVE_INCIDENT_STATUSES)
+def _incidents_sql(user: User | None, bbox: Polygon | None, flt: MapFilter) -> tuple[str, tuple]:
+    qs: QuerySet = map_incidents(user, flt=flt)
     if bbox is not None:
         # An incident whose stretch reaches into the view belongs there even when its point lies outside.
         qs = qs.filter(Q(location__intersects=bbox) | Q(affected_line__intersects=bbox))
@@ -199,7 +326,12 @@ def _black_spots_sql(user: User | None, bbox: Polygon | None) -> tuple[str, tupl
 
 
 def map_features(
-    *, user: User | None, bbox: Polygon | None, layers: Collection[str], now: datetime | None = None
+    *,
+    user: User | None,
+    bbox: Polygon | None,
+    layers: Collection[str],
+    now: datetime | None = None,
+    flt: MapFilter = NO_FILTER,
 ) -> bytes:
     """A GeoJSON FeatureCollection (RFC 7946, WGS84) of what `user` may see on the map inside `bbox`.
 
@@ -208,17 +340,19 @@ def map_features(
     Timestamps are ISO 8601 with offset (UTC, the connection's time zone). A layer that `user` may not see
     (map_layers_for) is left out without a word, as if it were empty: the answer does not tell what it holds.
     An incident's affected stretch, if recorded, is the LineString property affected_line beside its point.
+    `flt` narrows roadworks and incidents by day and district (map_roadworks, map_incidents); black spots
+    are not narrowed.
     """
     now = now or timezone.now()
     layers = set(layers) & set(map_layers_for(user))
     parts: list[str] = []
     params: list = []
     if ROADWORKS in layers:
-        sql, part_params = _roadworks_sql(user, bbox, now)
+        sql, part_params = _roadworks_sql(user, bbox, now, flt)
         parts.append(sql)
         params.extend(part_params)
     if INCIDENTS in layers:
-        sql, part_params = _incidents_sql(user, bbox)
+        sql, part_params = _incidents_sql(user, bbox, flt)
         parts.append(sql)
         params.extend(part_params)
     if BLACK_SPOTS in layers:
@@ -238,5 +372,46 @@ def map_features(
     """
     with connection.cursor() as cursor:
         cursor.execute(query, params)
+        (text,) = cursor.fetchone()
+    return text.encode()
+
+
+# --- Districts -------------------------------------------------------------------------------------------------
+
+# Districts are for choosing and outlining, not surveying: 5 m of simplification makes the collection a fraction
+# of the file's size, and 5 decimals (about 1 m) are precise enough after it.
+DISTRICT_SIMPLIFY_M = 5
+DISTRICT_PRECISION = 5
+
+_DISTRICTS_SQL = f"""
+    SELECT json_build_object(
+        'type', 'FeatureCollection',
+        'features', COALESCE(json_agg(json_build_object(
+            'type', 'Feature',
+            'id', d.id,
+            'geometry', ST_AsGeoJSON(
+                ST_Transform(ST_Multi(ST_SimplifyPreserveTopology(d.geometry, {DISTRICT_SIMPLIFY_M})), {WGS84}),
+                {DISTRICT_PRECISION}
+            )::json,
+            'properties', json_build_object('id', d.id, 'name', d.name, 'number', d.number)
+        ) ORDER BY d.name, d.id), '[]'::json)
+    )::text
+    FROM maps_district AS d
+"""
+
+
+def districts_fingerprint() -> str:
+    """Changes when a district is added, changed or removed (the loader writes only what changed)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), max(updated_at), sum(xmin::text::bigint) FROM maps_district")
+        count, last_update, versions = cursor.fetchone()
+    return f"{count}:{last_update.isoformat() if last_update else '-'}:{versions or 0}"
+
+
+def districts_geojson() -> bytes:
+    """All districts as a GeoJSON FeatureCollection (WGS84, simplified), ordered by name; feature id = District id,
+    the value the map's, the tiles' and the subscriptions' `district` parameter takes."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DISTRICTS_SQL)
         (text,) = cursor.fetchone()
     return text.encode()

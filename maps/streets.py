@@ -135,3 +135,48 @@ def streets_search(*, query: str, limit: int = SEARCH_DEFAULT_LIMIT) -> list[Str
         )
         for name, geojson, xmin, ymin, xmax, ymax, x, y in rows
     ]
+
+
+# Snapping a roadwork to the streets it lies on. A street counts when this much of its centre line, beyond what
+# any street crossing the works would show, lies within SNAP_TOLERANCE_M of the works: a street crossed at right
+# angles shows 2 x tolerance there, one the works run along shows their length plus that.
+SNAP_TOLERANCE_M = 15.0
+SNAP_MIN_ALONG_M = 5.0
+SNAP_MAX_STREETS = 20
+
+# The works' geometry is buffered once; ST_DWithin walks the GiST index; the length inside the buffer is measured
+# per segment and summed per name, longest first (the street the works mainly lie on leads).
+_ALONG_SQL = """
+    WITH works AS (SELECT ST_Buffer(%(geometry)s::geometry, %(tolerance)s) AS area)
+    SELECT s.name, sum(ST_Length(ST_Intersection(s.geometry, works.area))) AS along
+    FROM maps_streetsegment AS s, works
+    WHERE ST_DWithin(s.geometry, %(geometry)s::geometry, %(tolerance)s)
+    GROUP BY s.name
+    HAVING sum(ST_Length(ST_Intersection(s.geometry, works.area))) > %(min_along)s
+    ORDER BY along DESC, s.name
+    LIMIT %(limit)s
+"""
+
+
+def streets_along(*, geometry, tolerance_m: float = SNAP_TOLERANCE_M) -> list[str]:
+    """Names of the streets a roadwork lies on (a line along them or an area over them), the main one first.
+
+    `geometry` is a GEOS geometry in the storage SRID (or with another SRID, then transformed). Streets that the
+    works merely cross or touch at an end are left out. Empty when no street network is loaded nearby.
+    """
+    if geometry is None or geometry.empty:
+        return []
+    if geometry.srid not in (None, settings.AUMAN_SRID):
+        geometry = geometry.transform(settings.AUMAN_SRID, clone=True)
+    elif geometry.srid is None:
+        geometry = geometry.clone()
+        geometry.srid = settings.AUMAN_SRID
+    params = {
+        "geometry": geometry.hexewkb.decode(),
+        "tolerance": tolerance_m,
+        "min_along": 2 * tolerance_m + SNAP_MIN_ALONG_M,
+        "limit": SNAP_MAX_STREETS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_ALONG_SQL, params)
+        return [name for name, _along in cursor.fetchall()]

@@ -20,7 +20,9 @@ from auman.filters import parse_bbox
 from roadworks.models import Impact
 from traffic.models import IncidentKind
 
-from .selectors import MAP_LAYERS, map_features, map_layers_for
+from .page import map_page_config
+from .selectors import MAP_LAYERS, MapFilter, map_features, map_layers_for
+from .tiles import TileParameterError, parse_day, parse_district
 
 MSG_LAYERS = gettext_lazy("layers is a comma-separated list of: {layers}.")
 
@@ -81,7 +83,12 @@ def _map_config(request: HttpRequest) -> dict[str, Any]:
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "maps/index.html", {"map_config": _map_config(request)})
+    config = _map_config(request)
+    # Layers, time, filters, live updates and their strings: maps/page.py, the browser side's own module.
+    extra = map_page_config(request, config["layers"])
+    config["strings"].update(extra.pop("extraStrings"))
+    config.update(extra)
+    return render(request, "maps/index.html", {"map_config": config})
 
 
 @require_safe
@@ -104,7 +111,14 @@ def features(request: HttpRequest) -> HttpResponse:
     if not layers or any(name not in MAP_LAYERS for name in layers):
         return JsonResponse({"layers": [str(MSG_LAYERS).format(layers=", ".join(MAP_LAYERS))]}, status=400)
 
-    body = map_features(user=request.user, bbox=bbox, layers=layers)
+    # The date slider's day (default: now and coming) and the district, as the tiles take them (maps.tiles).
+    try:
+        day = parse_day(request.GET.get("on", ""))
+        district = parse_district(request.GET.get("district", ""))
+    except TileParameterError as exc:
+        return JsonResponse(exc.errors, status=400)
+
+    body = map_features(user=request.user, bbox=bbox, layers=layers, flt=MapFilter(day=day, district=district))
     response = HttpResponse(body, content_type="application/geo+json")
     # Hashing the body is cheap next to the query and saves the transfer when nothing changed between pans.
     response.headers["ETag"] = quote_etag(hashlib.blake2b(body, digest_size=16).hexdigest())

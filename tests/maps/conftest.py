@@ -80,7 +80,12 @@ class BrowserPage:
 @pytest.fixture
 def browser_page(browser, live_server) -> Iterator[BrowserPage]:
     # The browser runs in UTC on purpose: the map must show Europe/Berlin because it says so, not by accident.
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="de-DE", timezone_id="UTC")
+    # bypass_csp: Playwright's wait_for_function runs its predicate through eval inside the page, which the
+    # Content-Security-Policy (no 'unsafe-eval') refuses. The policy itself is tested in
+    # tests/security/test_csp_browser.py, in a context that does not bypass it.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, locale="de-DE", timezone_id="UTC", bypass_csp=True
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     result = BrowserPage(page=page, base_url=live_server.url)
