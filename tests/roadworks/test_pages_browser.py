@@ -48,7 +48,12 @@ def log_in(result: BrowserPage, username: str, password: str, next_url: str) -> 
 @pytest.fixture
 def second_page(browser, live_server) -> Iterator[BrowserPage]:  # noqa: F811 - uses the imported fixture
     """Another person at another computer: a browser context of its own (its own session cookie)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE", timezone_id="UTC")
+    # bypass_csp: Playwright's wait_for_function runs its predicate through eval inside the page, which the
+    # Content-Security-Policy (no 'unsafe-eval') refuses. The policy itself is tested in
+    # tests/security/test_csp_browser.py, in a context that does not bypass it.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, locale="de-DE", timezone_id="UTC", bypass_csp=True
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     result = BrowserPage(page=page, base_url=live_server.url)

@@ -50,7 +50,11 @@ class Officer:
 
 @pytest.fixture
 def phone(browser, live_server) -> Iterator[BrowserPage]:  # noqa: F811 - uses the imported fixture
+    # bypass_csp: Playwright's wait_for_function runs its predicate through eval inside the page, which the
+    # Content-Security-Policy (no 'unsafe-eval') refuses. The policy itself is tested in
+    # tests/security/test_csp_browser.py, in a context that does not bypass it.
     context = browser.new_context(
+        bypass_csp=True,
         viewport=PHONE,
         device_scale_factor=2,
         is_mobile=True,
