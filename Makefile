@@ -1,5 +1,5 @@
 # AUMAn: `make run` starts everything, `make test` runs every test. See README.md.
-.PHONY: run test bootstrap stop lint lock bench messages
+.PHONY: run test bootstrap stop lint lock bench messages backup restore
 
 run:
 	@scripts/dev.sh run
@@ -30,3 +30,11 @@ lock:
 messages:
 	@.venv/bin/python manage.py makemessages -l de -l en --ignore '.venv/*' --ignore 'var/*' --ignore 'static/*'
 	@.venv/bin/python manage.py makemessages -d djangojs -l de -l en --ignore '.venv/*' --ignore 'var/*' --ignore 'static/vendor/*' --ignore 'staticfiles/*'
+
+# A pg_dump of the database (DATABASE_URL, else the local cluster) into var/backups/; see docs/operations.md.
+backup:
+	@scripts/backup.sh backup
+
+# make restore FILE=var/backups/auman-....dump (asks first; AUMAN_RESTORE_YES=1 does not).
+restore:
+	@scripts/backup.sh restore "$(FILE)"

@@ -44,5 +44,3 @@ class ServiceAreaGeometryForm(forms.ModelForm):
             except ValidationError as exc:
                 self.add_error(name, exc)
         return cleaned
-
-

@@ -42,6 +42,13 @@ class FeaturePagination(GeoJsonPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
 
+    def get_paginated_response_schema(self, schema):
+        """A page is the list's FeatureCollection plus count, next and previous. rest_framework_gis' own schema
+        still requires 'results' and nests a whole collection under 'features', which no answer matches."""
+        page = super().get_paginated_response_schema(schema)
+        links = {name: page["properties"][name] for name in ("count", "next", "previous")}
+        return {"allOf": [schema, {"type": "object", "required": ["count"], "properties": links}]}
+
 
 class WGS84GeometryField(GeometryField):
     """GeoJSON geometry in WGS84 on the wire, the metric storage SRID in the database."""
@@ -89,7 +96,8 @@ class BoundedDateTimeField(serializers.DateTimeField):
         "type": "object",
         "properties": {
             "lower": {"type": "string", "format": "date-time"},
-            "upper": {"type": "string", "format": "date-time"},
+            # null only in answers: an incident not yet cleared has an open end. Requests need both bounds.
+            "upper": {"type": "string", "format": "date-time", "nullable": True},
         },
         "required": ["lower", "upper"],
     }

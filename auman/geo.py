@@ -27,6 +27,9 @@ MSG_GEOMETRY_TOO_MANY_VERTICES = _("The geometry has {count} vertices; at most {
 MSG_GEOMETRY_OUTSIDE = _("The geometry lies outside the service area ({city}).")
 MSG_COORDINATES_RANGE = _("Coordinates must be longitude -180..180 and latitude -90..90 (WGS84, lon/lat order).")
 MSG_GEOMETRY_CRS = _("Only WGS84 (EPSG:4326) coordinates are accepted; remove the 'crs' member.")
+MSG_GEOMETRY_TOO_LARGE = _(
+    "The area covers {area} km²; at most {limit} km² are allowed. Draw the affected streets only."
+)
 
 
 def _fail(message, **kwargs) -> None:
@@ -101,6 +104,10 @@ def clean_geometry(geom: GEOSGeometry, *, allowed_types: tuple[str, ...]) -> GEO
         geom.srid = WGS84
     if geom.srid != settings.AUMAN_SRID:
         geom = geom.transform(settings.AUMAN_SRID, clone=True)
+    # In the metric storage SRID, area is in m². Checked before the service area: a huge polygon is the
+    # clearer mistake to name.
+    if geom.dims == 2 and geom.area > settings.AUMAN_MAX_AREA_KM2 * 1_000_000:
+        _fail(MSG_GEOMETRY_TOO_LARGE, area=f"{geom.area / 1_000_000:.1f}", limit=f"{settings.AUMAN_MAX_AREA_KM2:g}")
     if not service_area().covers(geom):
         _fail(MSG_GEOMETRY_OUTSIDE, city=settings.AUMAN_CITY_NAME)
     return geom

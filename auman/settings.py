@@ -103,14 +103,26 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "leaflet",
+    # Login lockout (django-axes) and the Content-Security-Policy header (django-csp): see docs/security.md.
+    "axes",
+    "csp",
+    # History of roadworks, decisions, conflicts and incidents, written by triggers (django-pghistory).
+    "pgtrigger",
+    "pghistory",
     "accounts",
+    "jobs",
     "roadworks",
     "traffic",
     "maps",
+    "gisio",
+    # External sources: neighbours' roadworks feeds read periodically (docs/interop.md).
+    "interop",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "auman.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "auman.middleware.GermanFirstMiddleware",
@@ -118,8 +130,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: names the user (also a DRF token user) in every history entry of the request.
+    "auman.history.HistoryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After authentication: the feeds' and tiles' limits count signed-in users per user, not per address.
+    "auman.ratelimit.RateLimitMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "auman.urls"
@@ -154,7 +172,7 @@ DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 # PostGIS functions carry high cost estimates, which make PostgreSQL JIT-compile even 1 ms queries
-# (about 300 ms each, measured in bench/feed_wzdx.py). AUMAn's queries are short: JIT never pays off.
+# (about 300 ms each, measured for the WZDx feed). AUMAn's queries are short: JIT never pays off.
 DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63799/0")
@@ -180,13 +198,32 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task a killed worker never acknowledged goes back to the queue after this many seconds. Above the longest
+# task and above retry_backoff_max (600 s: a retry waiting for its countdown is held unacknowledged), so only lost
+# tasks come back; tasks are idempotent, so a rare double run is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("AUMAN_BROKER_VISIBILITY_TIMEOUT", 900, minimum=1),
+    "socket_connect_timeout": 2,
+}
+# Publishing never waits for a broker that is down: the outbox (jobs/) keeps the task and sends it later.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Workers wait for the broker however long it is away, rather than exit after 100 attempts.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Every worker hands pending outbox messages to the broker this often (0: off); sent ones are kept for days.
+AUMAN_OUTBOX_RELAY_SECONDS = env_float("AUMAN_OUTBOX_RELAY_SECONDS", 10, minimum=0)
+AUMAN_OUTBOX_KEEP_DAYS = env_int("AUMAN_OUTBOX_KEEP_DAYS", 7, minimum=0)
 CELERY_TIMEZONE = "UTC"
 AUMAN_BLACKSPOT_HOUR_UTC = env_int("AUMAN_BLACKSPOT_HOUR_UTC", 2, minimum=0)
 if AUMAN_BLACKSPOT_HOUR_UTC > 23:
     raise ImproperlyConfigured(f"AUMAN_BLACKSPOT_HOUR_UTC must be an hour from 0 to 23, not {AUMAN_BLACKSPOT_HOUR_UTC}")
 # Every periodic job is declared here, in one place.
 CELERY_BEAT_SCHEDULE = {
+    # Besides each worker's own relay loop: pending outbox messages go out even with a single busy worker.
+    "jobs-outbox-relay": {
+        "task": "jobs.tasks.outbox_relay",
+        "schedule": timedelta(minutes=1),
+    },
     "conflicts-full-sweep": {
         "task": "roadworks.tasks.conflicts_sweep",
         "schedule": timedelta(minutes=env_int("AUMAN_CONFLICT_SWEEP_MINUTES", 15, minimum=1)),
@@ -200,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
     "blackspots-nightly": {
         "task": "traffic.tasks.blackspots_recompute",
         "schedule": crontab(hour=AUMAN_BLACKSPOT_HOUR_UTC, minute=30),
+    },
+    # External sources: each minute, the sources whose own poll interval has passed are polled (interop).
+    "interop-poll-sources": {
+        "task": "interop.tasks.sources_poll_due",
+        "schedule": timedelta(minutes=1),
     },
 }
 
@@ -220,6 +262,84 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Security (docs/security.md) ---------------------------------------------
+# Production is a site served over https (SITE_URL); there cookies are secure, http redirects to https
+# and browsers remember it (HSTS). Behind a TLS-terminating proxy, it must set X-Forwarded-Proto.
+AUMAN_HTTPS = SITE_URL.startswith("https")
+SECURE_SSL_REDIRECT = env_bool("AUMAN_SSL_REDIRECT", AUMAN_HTTPS and not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("AUMAN_BEHIND_PROXY", False) else None
+SECURE_HSTS_SECONDS = env_int("AUMAN_HSTS_SECONDS", 31536000 if AUMAN_HTTPS and not DEBUG else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("AUMAN_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("AUMAN_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("AUMAN_SESSION_HOURS", 12, minimum=1) * 3600
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+# No browser feature AUMAn does not use. Geolocation stays for the police quick entry ("here").
+AUMAN_PERMISSIONS_POLICY = "camera=(), microphone=(), payment=(), usb=(), geolocation=(self)"
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host of a tile URL template, for the policy's img-src."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+_TILE_ORIGIN = _origin(env_str("AUMAN_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"))
+# No inline scripts, handlers or style attributes anywhere: data reaches the scripts by json_script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *([_TILE_ORIGIN] if _TILE_ORIGIN else [])],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login lockout (django-axes): after AUMAN_LOGIN_FAILURE_LIMIT wrong passwords for one user name from one
+# address, that pair waits AUMAN_LOGIN_COOLOFF_MINUTES. Locking the pair (not the name alone) keeps a
+# guesser from locking real users out from elsewhere; the per-address API and feed limits cap the rest.
+AUTHENTICATION_BACKENDS = [
+    "auman.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AUMAN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AUMAN_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "auman.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "auman.ratelimit.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every start of every process
+# Failed API token look-ups per address within a window before the API answers 429 (token guessing).
+AUMAN_TOKEN_FAILURE_LIMIT = env_int("AUMAN_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+
+# Rate limits per client (address for anonymous clients, user when signed in): "count/period" with period
+# s, m, h or d. The API's are DRF throttles; /feeds/ and /tiles/ are counted by auman.ratelimit's middleware.
+AUMAN_RATE_API_ANON = env_str("AUMAN_RATE_API_ANON", "600/m")
+AUMAN_RATE_API_USER = env_str("AUMAN_RATE_API_USER", "1200/m")
+AUMAN_RATE_FEEDS = env_str("AUMAN_RATE_FEEDS", "120/m")
+AUMAN_RATE_TILES = env_str("AUMAN_RATE_TILES", "3000/m")
+for _name in ("AUMAN_RATE_API_ANON", "AUMAN_RATE_API_USER", "AUMAN_RATE_FEEDS", "AUMAN_RATE_TILES"):
+    _count, _sep, _period = globals()[_name].partition("/")
+    if not (_count.isdigit() and _period[:1] in ("s", "m", "h", "d")):
+        raise ImproperlyConfigured(f"{_name} must look like 120/m (count/s, m, h or d), not {globals()[_name]!r}")
+# Trusted aggregators that poll more often: addresses (or networks, CIDR) and API tokens exempt from all limits.
+AUMAN_RATE_EXEMPT_IPS = env_list("AUMAN_RATE_EXEMPT_IPS", "")
+AUMAN_RATE_EXEMPT_TOKENS = env_list("AUMAN_RATE_EXEMPT_TOKENS", "")
+# Reverse proxies in front of AUMAn that append to X-Forwarded-For; 0: the client is REMOTE_ADDR.
+AUMAN_PROXY_COUNT = env_int("AUMAN_PROXY_COUNT", 0, minimum=0)
 
 # --- I18n --------------------------------------------------------------------
 LANGUAGE_CODE = "de"
@@ -245,7 +365,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("AUMAN_MAX_REQUEST_BYTES", 2 * 1024 * 1024
 # --- REST API ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "auman.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -257,6 +377,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "auman.api.exception_handler",
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_THROTTLE_CLASSES": ["auman.ratelimit.ApiAnonThrottle", "auman.ratelimit.ApiUserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": AUMAN_RATE_API_ANON, "user": AUMAN_RATE_API_USER},
+    # DRF's default (None) would take the client's own X-Forwarded-For: spoofable.
+    "NUM_PROXIES": AUMAN_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AUMAn API",
@@ -265,6 +389,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice set: a roadwork's and an incident's statuses appear under several field names.
+    "ENUM_NAME_OVERRIDES": {
+        "RoadworkStatusEnum": "roadworks.models.RoadworkStatus",
+        "IncidentStatusEnum": "traffic.models.IncidentStatus",
+    },
 }
 
 # --- The city ------------------------------------------------------------------
@@ -279,7 +408,11 @@ AUMAN_SERVICE_AREA_TOLERANCE_M = env_float("AUMAN_SERVICE_AREA_TOLERANCE_M", 50,
 # Districts (GeoJSON polygons, WGS84) for the timeline's district filter; empty: no district filter.
 AUMAN_DISTRICTS_FILE = env_str("AUMAN_DISTRICTS_FILE", str(BASE_DIR / "auman/data/mannheim_districts.geojson"))
 AUMAN_DISTRICTS_NAME_PROPERTY = env_str("AUMAN_DISTRICTS_NAME_PROPERTY", "name")
+# The property holding a district's official number (Mannheim: "011"); empty when the file has none.
+AUMAN_DISTRICTS_NUMBER_PROPERTY = env_str("AUMAN_DISTRICTS_NUMBER_PROPERTY", "id")
 AUMAN_MAX_VERTICES = env_int("AUMAN_MAX_VERTICES", 5000, minimum=2)
+# Largest polygon (roadwork area, moratorium, event) accepted, in km²: larger ones are drawing mistakes.
+AUMAN_MAX_AREA_KM2 = env_float("AUMAN_MAX_AREA_KM2", 25, minimum=0.001)
 AUMAN_CONFLICT_BUFFER_M = env_float("AUMAN_CONFLICT_BUFFER_M", 10, minimum=0)
 # A moratorium area (Aufgrabeverbot, rule C5) lasts this many years from its resurfacing unless it says otherwise.
 AUMAN_MORATORIUM_YEARS = env_int("AUMAN_MORATORIUM_YEARS", 5, minimum=1)
@@ -307,6 +440,7 @@ def _conflict_rules() -> dict[str, object]:
             "stop_buffer_m": 25.0,
             "kinds": ["tram_line", "bus_line", "stop", "emergency_route"],
         },
+        "C9": {"enabled": True, "severity": "warning", "distance_m": buffer, "kinds": ["roadworks", "closure"]},
         "C10": {"enabled": True, "severity": "info", "months": 6, "distance_m": 50.0, "street_distance_m": 300.0},
     }
     given = env_json("AUMAN_CONFLICT_RULES", {})
@@ -327,10 +461,19 @@ AUMAN_CONFLICT_NOTIFY_SEVERITIES = env_list("AUMAN_CONFLICT_NOTIFY_SEVERITIES", 
 AUMAN_PUBLIC_COMPLETED_DAYS = env_int("AUMAN_PUBLIC_COMPLETED_DAYS", 14, minimum=0)
 AUMAN_MAP_CENTER = [env_float("AUMAN_MAP_CENTER_LAT", 49.4875), env_float("AUMAN_MAP_CENTER_LON", 8.4660)]
 AUMAN_MAP_ZOOM = env_int("AUMAN_MAP_ZOOM", 13, minimum=1)
+# How often the staff's map (the control room) asks for changes; each unchanged answer is a 304 without a body.
+AUMAN_MAP_POLL_SECONDS = env_int("AUMAN_MAP_POLL_SECONDS", 30, minimum=5)
+# Vector tiles (maps/tiles.py): how long a browser may reuse a public tile before revalidating, in seconds, and
+# how many years of accidents up to the chosen day the accidents layer shows.
+AUMAN_TILE_MAX_AGE = env_int("AUMAN_TILE_MAX_AGE", 60, minimum=0)
+AUMAN_TILE_ACCIDENT_YEARS = env_int("AUMAN_TILE_ACCIDENT_YEARS", 3, minimum=1)
 # Base map tiles; empty means no base map (offline test machines).
 AUMAN_TILE_URL = env_str("AUMAN_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 AUMAN_TILE_ATTRIBUTION = env_str("AUMAN_TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors")
 AUMAN_FEED_MAX_AGE = env_int("AUMAN_FEED_MAX_AGE", 60, minimum=0)
+# Each web process reuses a feed's data fingerprint for this long: polls cost no query, and a change is served
+# within this many seconds (issue: within 2 s). 0 takes it on every request.
+AUMAN_FEED_FINGERPRINT_SECONDS = env_float("AUMAN_FEED_FINGERPRINT_SECONDS", 1.0, minimum=0)
 AUMAN_FEED_PUBLISHER = env_str("AUMAN_FEED_PUBLISHER", "Stadt Mannheim")
 AUMAN_FEED_CONTACT_EMAIL = env_str("AUMAN_FEED_CONTACT_EMAIL", "verkehr@mannheim.de")
 AUMAN_HEALTH_WORKER_TIMEOUT = env_float("AUMAN_HEALTH_WORKER_TIMEOUT", 2.0, minimum=0.1)
@@ -431,3 +574,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- External sources (interop; docs/interop.md) ------------------------------------------------------------
+# Seconds an external source may take to answer (connect and each read).
+AUMAN_INTEROP_TIMEOUT = env_float("AUMAN_INTEROP_TIMEOUT", 20, minimum=1)
+# A source's answer (decompressed) larger than this is refused, and nothing of it is stored.
+AUMAN_INTEROP_MAX_BYTES = env_int("AUMAN_INTEROP_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+AUMAN_INTEROP_USER_AGENT = env_str("AUMAN_INTEROP_USER_AGENT", f"AUMAn/1.0 (+{SITE_URL})")

@@ -25,3 +25,8 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 
 # Parallel runs (several developers or helpers on one machine) each get their own test database.
 DATABASES["default"]["TEST"] = {"NAME": "test_auman" + os.environ.get("AUMAN_TEST_DB_SUFFIX", "")}  # noqa: F405
+# The suite makes many requests from one address; the rate-limit tests set small limits of their own.
+AUMAN_RATE_API_ANON = AUMAN_RATE_API_USER = AUMAN_RATE_FEEDS = AUMAN_RATE_TILES = "1000000/m"
+# Feeds take their fingerprint on every request, so a test sees its change in the very next answer
+# (tests/feeds/test_http.py checks the production setting's 2-second promise on its own).
+AUMAN_FEED_FINGERPRINT_SECONDS = 0

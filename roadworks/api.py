@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from accounts.models import Organisation
+from auman import history
 from auman.api import (
     MSG_UNKNOWN_FIELD,
     BoundedDateTimeField,
@@ -33,6 +34,7 @@ from auman.api import (
     expected_version,
 )
 from auman.filters import CommaSeparatedChoiceFilter, SpatioTemporalFilterSet
+from auman.history_api import HistoryEntrySerializer
 from auman.viewsets import VersionedFeatureViewSet
 
 from . import permissions, selectors, services, workflow
@@ -402,13 +404,24 @@ class RoadworkViewSet(VersionedFeatureViewSet):
         return self._feature(updated)
 
     @extend_schema(request=None, responses=TransitionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    # Not paginated (the whole history at once): pagination_class=None keeps the schema telling the truth.
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request, pk=None):
         """Every step of the application with who, when and the comment, oldest first."""
         roadwork = self.get_object()
         self._check_internals(roadwork)
         rows = selectors.roadwork_history(roadwork)
         return Response(TransitionSerializer(rows, many=True).data)
+
+    @extend_schema(request=None, responses=HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def changes(self, request, pk=None):
+        """Every recorded change of the work, its steps and its conflicts, field by field, oldest first.
+
+        Written by database triggers and never editable (auman.history)."""
+        roadwork = self.get_object()
+        self._check_internals(roadwork)
+        return Response([entry.as_json() for entry in history.history_of_roadwork(roadwork.pk, user=_user(request))])
 
     @extend_schema(request=ReportInputSerializer, responses=RoadworkSerializer)
     @action(detail=True, methods=["post"])
@@ -430,7 +443,13 @@ class RoadworkViewSet(VersionedFeatureViewSet):
         return self._feature(updated)
 
     @extend_schema(request={"multipart/form-data": {"type": "object"}}, responses=AttachmentSerializer(many=True))
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser])
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        parser_classes=[MultiPartParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def attachments(self, request, pk=None):
         """GET: the files of this application. POST (multipart/form-data): 'file' (PDF, PNG, JPEG) and 'kind'."""
         roadwork = self.get_object()

@@ -15,6 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework import permissions as drf_permissions
 from rest_framework.exceptions import PermissionDenied
@@ -221,6 +222,17 @@ class EventViewSet(LayerViewSet):
     filterset_class = EventFilter
 
 
+class ConflictRuleSerializer(serializers.Serializer):
+    """One rule of the catalogue (documentation of the answer's shape for the OpenAPI schema)."""
+
+    code = serializers.CharField()
+    name = serializers.CharField()
+    severity = serializers.CharField()
+    layer = serializers.CharField(allow_null=True)
+    parameters = serializers.DictField()
+
+
+@extend_schema(responses=ConflictRuleSerializer(many=True))
 class ConflictRuleViewSet(viewsets.ViewSet):
     """The coordination rules: code, name, severity, the layer of their other side, effective parameters."""
 

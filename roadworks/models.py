@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
+from auman.history import tracked
 
 LINE_AND_AREA_TYPES = ("LineString", "MultiLineString", "Polygon", "MultiPolygon")
 
@@ -117,6 +118,7 @@ class Direction(models.TextChoices):
     BACKWARD = "backward", _("Against digitising direction")
 
 
+@tracked(exclude=["street_keys"])  # street_keys is generated from street_names
 class Roadwork(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(
@@ -330,6 +332,7 @@ class Attachment(models.Model):
         return self.original_name
 
 
+@tracked()
 class RoadworkTransition(models.Model):
     """One step of a roadwork's workflow (and its creation): the application's history.
 
@@ -392,8 +395,10 @@ class ConflictLayer(models.TextChoices):
     PUBLIC_TRANSPORT = "public_transport", _("Public transport")
     EMERGENCY_ROUTE = "emergency_route", _("Emergency route")
     INCIDENT = "incident", _("Incident")
+    EXTERNAL = "external", _("External source")
 
 
+@tracked()
 class Conflict(models.Model):
     """A roadwork colliding under a rule with another roadwork (`roadwork_b`) or with an item of a rule
     layer (`layer` + `layer_object_id`). For pairs, roadwork_a has the smaller id, so a pair has one row per

@@ -32,6 +32,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, Role, User
+from jobs import outbox
 
 from .models import (
     Conflict,
@@ -221,9 +222,8 @@ def conflicts_notify_on_commit() -> None:
     """Have new conflicts mailed once the current transaction commits (run_rule_sql calls it)."""
     from .tasks import conflicts_notify as task
 
-    # robust: a broker outage must not undo detection; the next detection that opens a conflict enqueues again,
-    # and the mail goes out then (the episode stays pending until mailed).
-    transaction.on_commit(lambda: task.delay(), robust=True)
+    # Through the outbox: committed with the detection, sent when the broker is there (jobs/outbox.py).
+    outbox.enqueue(task)
 
 
 # --- Decisions -------------------------------------------------------------------------------------------------
@@ -284,4 +284,4 @@ def decision_notify(*, transition_id: int) -> int:
 def decision_notify_on_commit(*, transition_id: int) -> None:
     from .tasks import decision_notify as task
 
-    transaction.on_commit(lambda: task.delay(transition_id), robust=True)
+    outbox.enqueue(task, transition_id)

@@ -17,6 +17,7 @@ joins.
 | C6 | event: works within distance_m of an event's area while it runs | warning | event |
 | C7 | public transport, emergency routes: works near a line, stop or route | warning; full closure: error | (1) |
 | C8 | accident black spot (traffic.blackspots) | warning | black_spot |
+| C9 | external works: a source's roadworks or closure within distance_m, active together | warning | external |
 | C10 | collaboration: two excavations by different organisations on one street within months | info | roadwork |
 
 (1) public_transport (tram and bus lines, stops) or emergency_route.
@@ -25,13 +26,13 @@ Time: "active together" means the periods overlap and the daily working windows 
 moment of that overlap (SQL function auman_active_together, migration 0004): a window crossing midnight (20:00-05:00)
 belongs to the weekday it starts on; an overlap of 8 days or more is decided on the weekly pattern
 (auman_windows_overlap), a shorter one exactly, day by day in local time (a weekend closure from Saturday 06:00 to
-Monday 05:00 does not meet works on weekdays 07:00-16:00). C1, C2, C3 and C6 use it; C4 counts works by their
+Monday 05:00 does not meet works on weekdays 07:00-16:00). C1, C2, C3, C6 and C9 use it; C4 counts works by their
 periods; C5, C7 and C10 ask about days and months, not hours.
 
 Place: a conflict's place is a polygon. Pair rules between works (C1, C2, C10) take the shortest line between the
 two works, buffered: where they touch or come closest. It costs a fraction of intersecting two buffers per pair,
 which the full sweep used to spend most of its time on (docs/benchmarks.md). Rules with a detour or a layer
-(C3 to C7) take the part of the detour or work within the rule's distance of the other side, widened by 2 m
+(C3 to C7, C9) take the part of the detour or work within the rule's distance of the other side, widened by 2 m
 (auman_place_near), which shows the stretch concerned.
 
 Scope: a per-roadwork run resolves only conflicts of that rule touching that roadwork, except C4, where one work
@@ -626,6 +627,49 @@ class SharedTrench(SqlRule):
         return {**p, "place_m": 5, "reach_m": max(p["distance_m"], p["street_distance_m"])}
 
 
+# --- C9 external works (interop) -----------------------------------------------------------------------------
+
+# What external sources publish (the Autobahn company, the state, neighbouring cities: interop.models.ExternalItem)
+# near a work while it runs. Items of disabled sources do not count. An item with an open start or end (the source
+# did not say) counts for the whole of the work's period on that side. The values of interop.models.ItemKind:
+EXTERNAL_KINDS = ("roadworks", "closure", "warning", "incident", "other")
+
+_C9_FOUND = """
+    SELECT r.id AS roadwork, e.id::text AS item, r.period * e.period AS overlap,
+           auman_place_near(r.geometry, e.geometry, %(distance_m)s) AS place
+      FROM interop_externalitem e
+      JOIN interop_externalsource s ON s.id = e.source_id AND s.enabled
+      JOIN roadworks_roadwork r
+        ON ST_DWithin(r.geometry, e.geometry, %(distance_m)s) AND r.period && e.period
+       AND r.status = ANY(%(statuses)s)
+       AND auman_active_together(r.period * e.period, r.daily_start, r.daily_end, r.weekdays,
+                                 NULL::time, NULL::time, '{{}}'::smallint[], %(tz)s)
+     WHERE e.kind = ANY(%(kinds)s) {one}
+"""
+
+
+@dataclass(frozen=True)
+class ExternalWorks(SqlRule):
+    """C9. Besides the runs for one roadwork and the sweep, `for_source` runs it for the items of one external source
+    after that source was polled (interop.services): it resolves the conflicts of the source's items and of items that
+    no longer exist, and leaves those of other sources alone."""
+
+    def found(self, p: dict[str, Any], *, one: bool) -> str:
+        return _C9_FOUND.format(one="AND r.id = %(id)s" if one else "")
+
+    def for_source(self, source_id: int) -> Result:
+        p = self.parameters()
+        found = _C9_FOUND.format(one="AND e.source_id = %(source)s") if p["enabled"] else NOTHING_LAYER
+        scope = (
+            "AND NOT EXISTS (SELECT 1 FROM interop_externalitem o "
+            "WHERE o.id = CASE WHEN c.layer_object_id ~ '^[0-9]+$' THEN c.layer_object_id::bigint END "
+            "AND o.source_id <> %(source)s)"
+        )
+        sql = layer_rule_sql(rule=self.code, severity=p["severity"], layer=self.layer, found=found, scope=scope)
+        with connection.cursor() as cursor:
+            return run_rule_sql(cursor, sql, {**_common_params(), **p, "source": source_id})
+
+
 # --- C8 black spots (traffic.blackspots) ---------------------------------------------------------------------
 
 
@@ -733,6 +777,18 @@ CATALOGUE: tuple[Rule, ...] = (
         layer=ConflictLayer.PUBLIC_TRANSPORT.value,
     ),
     BlackSpotNearby("C8", _("Accident black spot"), Severity.WARNING, layer=ConflictLayer.BLACK_SPOT.value),
+    ExternalWorks(
+        "C9",
+        _("External works"),
+        Severity.WARNING,
+        (
+            ENABLED,
+            SEVERITY,
+            metres("distance_m", _("works this close (metres) to an external source's item"), maximum=500),
+            Param("kinds", "choices", _("which kinds of external items count"), choices=EXTERNAL_KINDS),
+        ),
+        layer=ConflictLayer.EXTERNAL.value,
+    ),
     SharedTrench(
         "C10",
         _("Share the trench"),

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation, User
 from auman.errors import ConcurrentEditError
+from jobs import outbox
 
 from . import permissions, rules, selectors, workflow
 from .categories import decision_due
@@ -145,8 +146,8 @@ def roadwork_detect_conflicts_on_commit(*, roadwork_id: uuid.UUID) -> None:
     """Queue conflict detection for a roadwork once the current transaction commits."""
     from .tasks import conflicts_detect_for_roadwork
 
-    # robust: a broker outage must not turn a committed write into an error; the periodic sweep catches up.
-    transaction.on_commit(lambda: conflicts_detect_for_roadwork.delay(str(roadwork_id)), robust=True)
+    # Through the outbox: the task commits with the write, and a broker outage only delays it (jobs/outbox.py).
+    outbox.enqueue(conflicts_detect_for_roadwork, str(roadwork_id))
 
 
 def _check_schedule(roadwork: Roadwork) -> None:
@@ -160,6 +161,15 @@ def _check_schedule(roadwork: Roadwork) -> None:
     if any(day not in WEEKDAYS for day in weekdays) or len(set(weekdays)) != len(weekdays):
         raise ValidationError({"weekdays": [MSG_WEEKDAYS]})
     roadwork.weekdays = sorted(weekdays)
+
+
+def _snap_street_names(roadwork: Roadwork) -> None:
+    """Works recorded without street names get those of the streets they lie on (maps.streets.streets_along), so
+    the street rules (C2, C10), the feeds and the lists name them; names given by a person are kept as they are."""
+    from maps.streets import streets_along
+
+    if not roadwork.street_names and roadwork.geometry is not None:
+        roadwork.street_names = streets_along(geometry=roadwork.geometry)
 
 
 def _check_detours(roadwork: Roadwork, detours: list[dict[str, Any]]) -> None:
@@ -284,6 +294,7 @@ def roadwork_create(*, user: User, data: dict[str, Any]) -> Roadwork:
     if not roadwork.reference:
         roadwork.reference = _new_reference()
     _check_schedule(roadwork)
+    _snap_street_names(roadwork)
     roadwork.full_clean()
     _check_detours(roadwork, detours)
     now = timezone.now()
@@ -339,6 +350,7 @@ def roadwork_update(*, user: User, roadwork_id: uuid.UUID, data: dict[str, Any],
     for name, value in data.items():
         setattr(roadwork, name, value)
     _check_schedule(roadwork)
+    _snap_street_names(roadwork)
     roadwork.version += 1
     roadwork.full_clean()
     if detours is not None:
@@ -679,8 +691,8 @@ def rule_sweep_on_commit(*, code: str) -> None:
     """Queue a full run of one rule once the current transaction commits (a layer of the rule changed)."""
     from .tasks import conflicts_sweep_rule as task
 
-    # robust: a broker outage must not turn a committed layer edit into an error; the periodic sweep catches up.
-    transaction.on_commit(lambda: task.delay(code), robust=True)
+    # Through the outbox: the task commits with the edit, and a broker outage only delays it (jobs/outbox.py).
+    outbox.enqueue(task, code)
 
 
 # --- Rule layers: corridors, moratoria, events -----------------------------------------------------------------

@@ -152,6 +152,7 @@ case "$cmd" in
     say "Loading demo data"
     "$PY" manage.py load_demo
     "$PY" manage.py load_demo_streets
+    "$PY" manage.py load_districts
     "$PY" manage.py collectstatic --noinput -v 0
     host="${AUMAN_HOST:-127.0.0.1}" port="${PORT:-8000}"
     say "AUMAn runs at http://$host:$port/  (API: /api/v1/, docs: /api/docs/, admin: /admin/)"

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from auman import history
 from auman.api import (
     MSG_UNKNOWN_FIELD,
     BoundedDateTimeField,
@@ -24,6 +25,7 @@ from auman.api import (
     expected_version,
 )
 from auman.filters import CommaSeparatedChoiceFilter, SpatioTemporalFilterSet
+from auman.history_api import HistoryEntrySerializer
 from auman.viewsets import VersionedFeatureViewSet
 
 from . import permissions as incident_permissions
@@ -341,6 +343,15 @@ class IncidentViewSet(VersionedFeatureViewSet):
         incident = self.get_object()
         rows = incident.transitions.select_related("by").order_by("at", "id")
         return Response(IncidentTransitionHistorySerializer(rows, many=True).data)
+
+    @extend_schema(request=None, responses=HistoryEntrySerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def changes(self, request, pk=None):
+        """Every recorded change of the incident, its steps and its accident record, field by field. Staff only."""
+        if not incident_permissions.can_see_incident_history(request.user):
+            raise exceptions.PermissionDenied(MSG_NOT_ALLOWED_HISTORY)
+        incident = self.get_object()
+        return Response([entry.as_json() for entry in history.history_of_incident(incident.pk)])
 
 
 class AccidentCodesViewSet(viewsets.ViewSet):

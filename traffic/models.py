@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organisation
 from auman.db import TsTzRange
+from auman.history import tracked
 
 
 class IncidentKind(models.TextChoices):
@@ -45,6 +46,7 @@ class IncidentDirection(models.TextChoices):
     UNKNOWN = "unknown", _("Unknown")
 
 
+@tracked(exclude=["period"])  # period is generated from occurred_at and cleared_at
 class Incident(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(_("kind"), max_length=32, choices=IncidentKind.choices)
@@ -184,6 +186,7 @@ class TimePrecision(models.TextChoices):
     HOUR_IN_MONTH = "hour_in_month", _("Hour, weekday and month only (Unfallatlas)")
 
 
+@tracked()
 class Accident(models.Model):
     """An accident as a statistical record: classification, place and time, and no personal data.
 
@@ -254,6 +257,7 @@ class Accident(models.Model):
         return f"{self.get_category_display()} ({self.occurred_at:%Y-%m-%d})"
 
 
+@tracked()
 class IncidentTransition(models.Model):
     """One step of an incident's lifecycle: who took it, when, and why. Written by traffic.services only."""
 

@@ -15,11 +15,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from auman import history
 
 from . import permissions, selectors, workflow
 from .accidents import CODE_LISTS, RoadUser
@@ -173,3 +175,17 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         "quick_entry_url": reverse("traffic:quick-entry"),
     }
     return render(request, "traffic/incident_list.html", context)
+
+
+@police_page
+def incident_changes(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The incident's change history (who changed what, when), read-only; for staff who may see the history."""
+    if not permissions.can_see_incident_history(request.user):
+        raise PermissionDenied(MSG_POLICE_PAGES_ONLY)
+    incident = get_object_or_404(selectors.incidents_visible_to(request.user), pk=pk)
+    context = {
+        "incident": incident,
+        "changes": history.history_of_incident(incident.pk),
+        "list_url": reverse("traffic:incident-list"),
+    }
+    return render(request, "traffic/incident_changes.html", context)

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
 from auman.geo import WGS84
+from jobs import outbox
 from roadworks.models import Roadwork, RoadworkStatus
 
 from .models import Accident, TimePrecision
@@ -118,8 +119,8 @@ def accident_flag_work_zone_on_commit(*, accident_id: uuid.UUID | str) -> None:
     """For services that create or move an accident: check it for a work zone once their transaction commits."""
     from .tasks import accident_flag_work_zone as task
 
-    # robust: a broker outage must not turn a committed write into an error.
-    transaction.on_commit(lambda: task.delay(str(accident_id)), robust=True)
+    # Through the outbox: committed with the write, sent when the broker is there (jobs/outbox.py).
+    outbox.enqueue(task, str(accident_id))
 
 
 def coordinator_emails() -> list[str]:

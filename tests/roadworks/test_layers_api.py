@@ -193,7 +193,7 @@ def test_the_rule_catalogue_lists_codes_severities_and_parameters(api, alice):
     response = api(alice).get("/api/v1/conflict-rules/")
     assert response.status_code == 200
     by_code = {rule["code"]: rule for rule in response.json()}
-    assert list(by_code) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C10"]
+    assert list(by_code) == ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"]
     assert by_code["C2"]["parameters"]["distance_m"] == 300
     assert by_code["C5"]["layer"] == "moratorium" and by_code["C5"]["severity"] == "error"
     assert by_code["C1"]["layer"] is None

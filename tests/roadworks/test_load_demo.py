@@ -291,10 +291,7 @@ def test_it_shows_an_overdue_decision_and_contacts(demo):
 def test_it_shows_every_coordination_rule_at_least_once(demo):
     from roadworks.models import ConflictStatus
 
-    open_by_rule = {
-        rule: sorted(refs)
-        for rule, refs in _open_conflicts_by_rule().items()
-    }
+    open_by_rule = {rule: sorted(refs) for rule, refs in _open_conflicts_by_rule().items()}
     for rule in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C10"):
         assert open_by_rule.get(rule), f"{rule} shows no open conflict in the demo: {open_by_rule}"
     assert ConflictStatus.OPEN
