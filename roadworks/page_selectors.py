@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.gis.db.models import GeometryField
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, F, Func, IntegerField, Q, QuerySet, TextField, Value, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
 
 from accounts.models import User
 from auman.geo import WGS84
@@ -218,6 +218,13 @@ def districts() -> dict[str, GEOSGeometry]:
     return dict(sorted(result.items(), key=lambda item: normalise_street_name(item[0])))
 
 
+def with_folded_streets(qs: QuerySet[Roadwork]) -> QuerySet[Roadwork]:
+    """Annotates `streets_folded`: a work's street names, one per line, folded like the street search (Straße/str.,
+    ß/ss, umlauts, spaces and hyphens); filter it with `streets_folded__contains=normalise_street_name(query)`."""
+    joined = Func(F("street_names"), Value("\n"), function="array_to_string", output_field=TextField())
+    return qs.annotate(streets_joined=joined).annotate(streets_folded=normalised_name_expression("streets_joined"))
+
+
 # --- The timeline ----------------------------------------------------------------------------------------------
 
 
@@ -236,12 +243,36 @@ def roadworks_timeline(
     qs = selectors.roadworks_visible_to(user).filter(status__in=TIMELINE_STATUSES, period__overlap=(start, end))
     folded = normalise_street_name(street)
     if folded:
-        joined = Func(F("street_names"), Value("\n"), function="array_to_string", output_field=TextField())
-        qs = (
-            qs.annotate(streets_joined=joined)
-            .annotate(streets_folded=normalised_name_expression("streets_joined"))
-            .filter(streets_folded__contains=folded)
-        )
+        qs = with_folded_streets(qs).filter(streets_folded__contains=folded)
     if district is not None:
         qs = qs.filter(geometry__intersects=district)
     return qs.order_by("period__startswith", "reference")
+
+
+# --- The list of applications ---------------------------------------------------------------------------------
+
+APPLICATIONS_PER_PAGE = 50
+
+
+def applications_for(user: User, *, status: str | None = None, text: str | None = None) -> QuerySet[Roadwork]:
+    """The applications a user works on: an applicant's organisation's, everybody's for the authority; the latest
+    change first, each with the number of its unsettled conflicts."""
+    qs = Roadwork.objects.select_related("organisation")
+    if not user.is_authority:
+        qs = qs.filter(organisation_id=user.organisation_id)
+    if status:
+        qs = qs.filter(status=status)
+    if text:
+        qs = with_folded_streets(qs).filter(
+            Q(reference__icontains=text)
+            | Q(title__icontains=text)
+            | Q(streets_folded__contains=normalise_street_name(text) or text)
+        )
+    unsettled = (
+        Conflict.objects.filter(status__in=UNSETTLED_CONFLICT_STATUSES)
+        .filter(Q(roadwork_a=OuterRef("pk")) | Q(roadwork_b=OuterRef("pk")))
+        .order_by()
+        .annotate(n=Func(F("id"), function="COUNT"))
+        .values("n")
+    )
+    return qs.annotate(unsettled_conflicts=Subquery(unsettled, output_field=IntegerField())).order_by("-updated_at")

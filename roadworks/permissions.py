@@ -41,6 +41,11 @@ def can_edit_roadwork(user: User, roadwork: Roadwork) -> bool:
     return is_own_organisation(user, roadwork) and roadwork.status in APPLICANT_EDITABLE_STATUSES
 
 
+def can_list_applications(user: User | None) -> bool:
+    """The list of applications: applicants see their organisation's, the authority everybody's."""
+    return user is not None and user.is_authenticated and (user.is_authority or user.is_applicant)
+
+
 def can_choose_organisation(user: User) -> bool:
     """Only the authority records works for another organisation; applicants always act for their own."""
     return user.is_authority

@@ -6,6 +6,7 @@ from . import views
 
 app_name = "roadworks"
 urlpatterns = [
+    path("baustellen/", views.application_list, name="applications"),
     path("baustellen/neu/", views.roadwork_create, name="create"),
     # Before <uuid:pk>/: "zeitplan" is no UUID anyway, but the order keeps the intent plain.
     path("baustellen/zeitplan/", views.timeline, name="timeline"),

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,6 +42,7 @@ from .forms import AttachmentForm, ConflictStatusForm, RoadworkForm, TransitionF
 from .models import Conflict, ConflictStatus, Impact, Roadwork, RoadworkStatus, Severity
 
 MSG_AUTHORITY_ONLY = gettext_lazy("This page is for the permit authority.")
+MSG_APPLICATIONS_ONLY = gettext_lazy("The list of applications is for applicants and the permit authority.")
 MSG_FORM_ERRORS = gettext_lazy("The application was not saved. Please correct the marked fields.")
 MSG_STALE_FORM = gettext_lazy(
     "This application was changed by someone else meanwhile. Your changes were not saved, so that theirs are not "
@@ -848,3 +850,44 @@ def timeline(request: HttpRequest) -> HttpResponse:
         "public_only": user is None or not (user.is_staff_viewer or user.is_applicant),
     }
     return render(request, "roadworks/timeline.html", context, status=200 if valid else 400)
+
+
+# --- The list of applications -----------------------------------------------------------------------------------
+
+
+class ApplicationFilterForm(forms.Form):
+    """The query string of /baustellen/ (German names, like the timeline's)."""
+
+    status = forms.ChoiceField(label=gettext_lazy("Status"), required=False)
+    suche = forms.CharField(
+        label=gettext_lazy("Search"),
+        max_length=100,
+        required=False,
+        help_text=gettext_lazy("Reference, title or street."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("All statuses")), *RoadworkStatus.choices]
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def application_list(request: HttpRequest) -> HttpResponse:
+    """An applicant's applications (its organisation's), or all of them for the authority, newest change first."""
+    if not permissions.can_list_applications(request.user):
+        raise PermissionDenied(MSG_APPLICATIONS_ONLY)
+    form = ApplicationFilterForm(request.GET)
+    values: dict[str, Any] = form.cleaned_data if form.is_valid() else {}
+    works = page_selectors.applications_for(request.user, status=values.get("status"), text=values.get("suche"))
+    page = Paginator(works, page_selectors.APPLICATIONS_PER_PAGE).get_page(request.GET.get("seite"))
+    query = request.GET.copy()
+    query.pop("seite", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "all_organisations": request.user.is_authority,
+        "can_create": permissions.can_create_roadwork(request.user),
+    }
+    return render(request, "roadworks/application_list.html", context)

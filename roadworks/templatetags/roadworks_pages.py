@@ -22,6 +22,9 @@ def roadworks_nav(context: template.Context) -> dict[str, Any]:
     if user is not None and user.is_authenticated:
         if permissions.can_list_overdue(user):
             links.append((reverse("roadworks:dashboard"), _("Coordination")))
+        if permissions.can_list_applications(user):
+            label = _("Applications") if user.is_authority else _("My applications")
+            links.append((reverse("roadworks:applications"), label))
         if permissions.can_create_roadwork(user):
             links.append((reverse("roadworks:create"), _("New application")))
     # The timeline is public (each sees what they may see).

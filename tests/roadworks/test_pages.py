@@ -229,8 +229,8 @@ def test_the_pages_have_their_names(draft):
         (None, [TIMELINE]),
         ("dave", [TIMELINE]),
         ("carol", [TIMELINE]),
-        ("alice", [CREATE, TIMELINE]),
-        ("bob", [DASHBOARD, CREATE, TIMELINE]),
+        ("alice", ["/baustellen/", CREATE, TIMELINE]),
+        ("bob", [DASHBOARD, "/baustellen/", CREATE, TIMELINE]),
     ],
 )
 def test_the_header_links_to_the_pages_each_user_may_use(request, persona, links):
