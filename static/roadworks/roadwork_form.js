@@ -119,26 +119,24 @@
     layer.on("pm:edit pm:dragend pm:markerdragend pm:vertexremoved", serialise);
   }
 
-  function setArea(layer) {
-    if (state.area && state.area !== layer) {
-      map.removeLayer(state.area);
+  // The works area and the pedestrian route are one shape each: a new one replaces the old.
+  function placeSingle(key, layer, style) {
+    if (state[key] && state[key] !== layer) {
+      map.removeLayer(state[key]);
     }
-    layer.setStyle(AREA_STYLE);
+    layer.setStyle(style);
     layer.addTo(map);
     watch(layer);
-    state.area = layer;
+    state[key] = layer;
     serialise();
   }
 
+  function setArea(layer) {
+    placeSingle("area", layer, AREA_STYLE);
+  }
+
   function setPedestrianRoute(layer) {
-    if (state.pedestrian && state.pedestrian !== layer) {
-      map.removeLayer(state.pedestrian);
-    }
-    layer.setStyle(PEDESTRIAN_STYLE);
-    layer.addTo(map);
-    watch(layer);
-    state.pedestrian = layer;
-    serialise();
+    placeSingle("pedestrian", layer, PEDESTRIAN_STYLE);
     renderPedestrianRoute();
   }
 
