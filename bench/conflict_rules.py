@@ -500,7 +500,7 @@ def section(info: dict[str, str], r: dict, works: int) -> str:
         "part of one work inside the other's buffer still buffers every pair. The shortest line between the two "
         "works, widened by the buffer, marks where they touch or come closest for a fraction of that; the "
         "rules with few pairs (C3–C7) keep the stretch concerned (auman_place_near). In the steady state, pairs "
-        "whose conflict is stored unchanged are dropped by one hash join before the upsert.",
+        "whose conflict is stored unchanged are dropped before the upsert by one index look-up each.",
         "",
         "Every rule's sweep over the same data (seconds; conflicts found):",
         "",

@@ -29,6 +29,7 @@ from .api import MAX_DETOURS
 from .models import (
     DETOUR_TYPES,
     LINE_AND_AREA_TYPES,
+    PEDESTRIAN_ROUTE_TYPES,
     AttachmentKind,
     Detour,
     Direction,
@@ -45,6 +46,7 @@ MSG_DETOUR_INVALID = _("Detour {number}: {message}")
 MSG_DETOUR_NAME_TOO_LONG = _("Detour {number}: the name has at most 200 characters.")
 MSG_STREET_NAME_TOO_LONG = _("A street name has at most 200 characters: {name}")
 MSG_STREET_NAMES_TOO_MANY = _("At most 20 street names.")
+MSG_PEDESTRIAN_ROUTE_INVALID = _("Pedestrian route: {message}")
 MSG_VERSION_MISSING = _("The form is incomplete (its version is missing). Open the application again.")
 DEFAULT_DETOUR_NAME = _("Detour {number}")
 
@@ -121,6 +123,12 @@ class RoadworkForm(forms.Form):
     )
     geometry = forms.CharField(required=False, widget=forms.HiddenInput)
     detours = forms.CharField(required=False, widget=forms.HiddenInput)
+    # With a footway closure: the route pedestrians take, a line drawn on the map like a detour.
+    pedestrian_route = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Only when the application is created: emergency works run at once and are decided afterwards.
+    is_emergency = forms.BooleanField(
+        label=_("Emergency works (already running; the authority decides afterwards)"), required=False
+    )
 
     period_start = forms.DateTimeField(
         label=_("Start"), input_formats=DATETIME_LOCAL_FORMATS, widget=DateTimeLocalInput()
@@ -188,6 +196,9 @@ class RoadworkForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not choose_organisation:
             del self.fields["organisation"]
+        if roadwork is not None:
+            # Fixed once the work exists (services.MSG_EMERGENCY_FIXED); the page shows it as text.
+            del self.fields["is_emergency"]
         # Detours the form does not show (description, period) are carried over by id when saved.
         self._existing_detours: dict[int, Detour] = (
             {detour.pk: detour for detour in roadwork.detours.all()} if roadwork is not None else {}
@@ -236,6 +247,9 @@ class RoadworkForm(forms.Form):
             street_names="\n".join(roadwork.street_names),
             geometry=json.dumps(geometry_to_geojson(roadwork.geometry)),
             detours=json.dumps(detours),
+            pedestrian_route=(
+                json.dumps(geometry_to_geojson(roadwork.pedestrian_route)) if roadwork.pedestrian_route else ""
+            ),
             period_start=roadwork.period.lower,
             period_end=roadwork.period.upper,
         )
@@ -295,6 +309,15 @@ class RoadworkForm(forms.Form):
                 detour.update(description=existing.description, period=existing.period)
             detours.append(detour)
         return detours
+
+    def clean_pedestrian_route(self) -> GEOSGeometry | None:
+        raw = (self.cleaned_data.get("pedestrian_route") or "").strip()
+        if not raw or raw == "null":
+            return None
+        try:
+            return clean_geometry(parse_geojson_geometry(raw), allowed_types=PEDESTRIAN_ROUTE_TYPES)
+        except ValidationError as exc:
+            raise ValidationError(str(MSG_PEDESTRIAN_ROUTE_INVALID).format(message=" ".join(exc.messages))) from exc
 
     def clean_period_start(self) -> datetime:
         value = self.cleaned_data["period_start"]
@@ -357,8 +380,11 @@ class RoadworkForm(forms.Form):
                 "daily_end",
                 "weekdays",
                 "detours",
+                "pedestrian_route",
             )
         }
+        if "is_emergency" in self.fields and cleaned.get("is_emergency"):
+            data["is_emergency"] = True
         data["period"] = DateTimeTZRange(cleaned["period_start"], cleaned["period_end"], "[)")
         if "organisation" in self.fields:
             data["organisation"] = cleaned["organisation"]

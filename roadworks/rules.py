@@ -466,7 +466,9 @@ class CorridorCapacity(SqlRule):
         # few corridors instead of finding the works along every corridor and filtering afterwards.
         return _C4_FOUND.format(
             scope=f"scope AS MATERIALIZED ({self._corridors()}), window_ AS MATERIALIZED ({self._window()}),",
-            corridors="scope s JOIN roadworks_corridor k ON k.id = s.id",
+            # LATERAL and OFFSET 0: each corridor in scope drives its own look-up; a join lets the planner find
+            # the works along every corridor first and match the scope afterwards (34 ms at 100,000 works).
+            corridors="scope s CROSS JOIN LATERAL (SELECT * FROM roadworks_corridor k0 WHERE k0.id = s.id OFFSET 0) k",
             subjects="WHERE roadwork = %(id)s OR period && (SELECT range_agg FROM window_)",
         )
 

@@ -55,6 +55,9 @@ MSG_STALE_STEP = gettext_lazy(
 )
 MSG_SAVED_DRAFT = gettext_lazy("The application was saved as a draft.")
 MSG_SAVED = gettext_lazy("The changes were saved.")
+MSG_EMERGENCY_REPORTED = gettext_lazy(
+    "The emergency works were reported. They count as in progress; the permit authority decides afterwards."
+)
 MSG_SUBMITTED = gettext_lazy("The application was submitted to the permit authority.")
 MSG_STEP_DONE = gettext_lazy("Done: the application is now '{status}'.")
 MSG_OVERRIDE_REASON = gettext_lazy(
@@ -171,6 +174,13 @@ def _form_config(request: HttpRequest) -> dict[str, Any]:
             "areaRemoved": _("Works area removed."),
             "detourAdded": _("Detour added."),
             "detourRemoved": _("Detour removed."),
+            "drawingPedestrian": _(
+                "Click on the map to set the points of the pedestrian route; click the last point again (or press "
+                "Enter) to finish."
+            ),
+            "pedestrianSet": _("Pedestrian route drawn."),
+            "pedestrianNone": _("No pedestrian route drawn."),
+            "pedestrianRemoved": _("Pedestrian route removed."),
             "editing": _("Drag the points to change the shapes; press 'Finish editing' when done."),
             "editDone": _("Changes to the shapes taken over."),
             "cancelled": _("Drawing cancelled."),
@@ -225,7 +235,9 @@ def _render_form(
 
 def _save(request: HttpRequest, form: RoadworkForm, roadwork: Roadwork | None) -> Roadwork:
     """Create or update, and submit when asked, in one transaction: a refused submission stores nothing."""
-    submit = request.POST.get("action") == "submit"
+    # Emergency works are running when reported: created in progress, there is nothing left to submit.
+    emergency = roadwork is None and bool(form.cleaned_data.get("is_emergency"))
+    submit = request.POST.get("action") == "submit" and not emergency
     with transaction.atomic():
         if roadwork is None:
             saved = services.roadwork_create(user=request.user, data=form.service_data())
@@ -244,7 +256,9 @@ def _save(request: HttpRequest, form: RoadworkForm, roadwork: Roadwork | None) -
                 to_status=RoadworkStatus.SUBMITTED,
                 expected_version=saved.version,
             )
-    if submit:
+    if emergency:
+        messages.success(request, MSG_EMERGENCY_REPORTED)
+    elif submit:
         messages.success(request, MSG_SUBMITTED)
     else:
         messages.success(request, MSG_SAVED_DRAFT if roadwork is None else MSG_SAVED)
@@ -452,6 +466,9 @@ def _render_detail(
     map_data = _collection(
         _feature(roadwork.geometry, role="works", name=roadwork.title),
         *(_feature(detour.geometry, role="detour", name=detour.name) for detour in detours),
+        _feature(roadwork.pedestrian_route, role="pedestrian", name=str(_("Pedestrian route")))
+        if roadwork.pedestrian_route
+        else None,
     )
     can_attach = user is not None and permissions.can_add_attachment(user, roadwork)
     steps = _step_offers(user, roadwork, failed=failed_step, failed_form=failed_step_form, errors=step_errors)
@@ -472,7 +489,9 @@ def _render_detail(
         "step_errors": step_errors if step_errors and not any(o.errors for o in steps) else [],
         "can_edit": user is not None and permissions.can_edit_roadwork(user, roadwork),
         "map_config": {**_map_settings(), "features": map_data, "strings": _map_strings()},
-        "map_roles": ["works", "detour"] if detours else ["works"],
+        "map_roles": ["works"]
+        + (["detour"] if detours else [])
+        + (["pedestrian"] if roadwork.pedestrian_route else []),
     }
     return render(request, "roadworks/roadwork_detail.html", context, status=status)
 
@@ -482,6 +501,7 @@ def _map_strings() -> dict[str, str]:
         "mapLabel": _("Map of the works"),
         "works": _("Works area"),
         "detour": _("Detour"),
+        "pedestrian": _("Pedestrian route"),
         "otherWorks": _("Other works"),
         "place": _("Overlap"),
         "layerItem": _("Layer item"),

@@ -25,6 +25,7 @@
   const STYLES = {
     works: { color: "#b91c1c", weight: 5, fillColor: "#b91c1c", fillOpacity: 0.2 },
     detour: { color: "#1d4ed8", weight: 5, dashArray: "10 8", fill: false },
+    pedestrian: { color: "#15803d", weight: 5, dashArray: "2 8", fill: false },
     otherWorks: { color: "#7c2d12", weight: 5, dashArray: "4 6", fillColor: "#c2410c", fillOpacity: 0.15 },
     layerItem: { color: "#6d28d9", weight: 4, dashArray: "1 6", fillColor: "#6d28d9", fillOpacity: 0.12 },
     place: { color: "#111827", weight: 2, fillColor: "#facc15", fillOpacity: 0.55 },
@@ -43,7 +44,7 @@
   L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
 
   // Drawn in this order, so the overlap lies on top of the works it belongs to.
-  const order = ["layerItem", "otherWorks", "works", "detour", "place"];
+  const order = ["layerItem", "otherWorks", "works", "detour", "pedestrian", "place"];
   const sorted = features.slice().sort((a, b) => order.indexOf(roleOf(a)) - order.indexOf(roleOf(b)));
   const group = L.featureGroup().addTo(map);
   for (const feature of sorted) {

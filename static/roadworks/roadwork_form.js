@@ -28,6 +28,7 @@
 
   const geometryInput = byId("id_geometry");
   const detoursInput = byId("id_detours");
+  const pedestrianInput = byId("id_pedestrian_route");
   const streetNamesInput = byId("id_street_names");
   const mapStatus = byId("rw-map-status");
   const detourList = byId("rw-detour-list");
@@ -35,6 +36,8 @@
   // Colours as on the public map: works red (closure colour), detours blue and dashed, so they differ without colour too.
   const AREA_STYLE = { color: "#b91c1c", weight: 4, opacity: 0.95, fillColor: "#b91c1c", fillOpacity: 0.2 };
   const DETOUR_STYLE = { color: "#1d4ed8", weight: 5, opacity: 0.95, dashArray: "10 8", fill: false };
+  // The pedestrian route: green and dotted, different from both without colour.
+  const PEDESTRIAN_STYLE = { color: "#15803d", weight: 5, opacity: 0.95, dashArray: "2 8", fill: false };
   const PREVIEW_STYLE = { color: "#374151", weight: 6, opacity: 0.5, dashArray: "2 8" };
   const SEARCH_DEBOUNCE_MS = 300;
   const SEARCH_LIMIT = 10;
@@ -81,7 +84,7 @@
   // --- Map ----------------------------------------------------------------------------------------------------
 
   let map = null;
-  const state = { mode: null, area: null, detours: [], preview: null, nextDetour: 1 };
+  const state = { mode: null, area: null, detours: [], pedestrian: null, preview: null, nextDetour: 1 };
 
   if (typeof L !== "undefined" && byId("rw-map")) {
     map = L.map("rw-map", { center: config.center, zoom: config.zoom, keyboard: true });
@@ -103,6 +106,10 @@
       return { type: "Feature", properties, geometry: detour.layer.toGeoJSON(PRECISION).geometry };
     });
     detoursInput.value = JSON.stringify({ type: "FeatureCollection", features });
+    if (pedestrianInput) {
+      pedestrianInput.value = state.pedestrian ? JSON.stringify(state.pedestrian.toGeoJSON(PRECISION).geometry) : "";
+    }
+    body.dataset.rwPedestrian = state.pedestrian ? "set" : "none";
     body.dataset.rwArea = state.area ? "set" : "none";
     body.dataset.rwDetours = String(state.detours.length);
   }
@@ -112,15 +119,46 @@
     layer.on("pm:edit pm:dragend pm:markerdragend pm:vertexremoved", serialise);
   }
 
-  function setArea(layer) {
-    if (state.area && state.area !== layer) {
-      map.removeLayer(state.area);
+  // The works area and the pedestrian route are one shape each: a new one replaces the old.
+  function placeSingle(key, layer, style) {
+    if (state[key] && state[key] !== layer) {
+      map.removeLayer(state[key]);
     }
-    layer.setStyle(AREA_STYLE);
+    layer.setStyle(style);
     layer.addTo(map);
     watch(layer);
-    state.area = layer;
+    state[key] = layer;
     serialise();
+  }
+
+  function setArea(layer) {
+    placeSingle("area", layer, AREA_STYLE);
+  }
+
+  function setPedestrianRoute(layer) {
+    placeSingle("pedestrian", layer, PEDESTRIAN_STYLE);
+    renderPedestrianRoute();
+  }
+
+  function renderPedestrianRoute() {
+    const status = byId("rw-pedestrian-status");
+    const remove = byId("rw-remove-pedestrian");
+    if (status) {
+      status.textContent = state.pedestrian ? strings.pedestrianSet : strings.pedestrianNone;
+    }
+    if (remove) {
+      remove.hidden = !state.pedestrian;
+    }
+  }
+
+  function removePedestrianRoute() {
+    if (state.pedestrian) {
+      map.removeLayer(state.pedestrian);
+      state.pedestrian = null;
+      serialise();
+      renderPedestrianRoute();
+      say(strings.pedestrianRemoved);
+    }
   }
 
   function removeArea() {
@@ -214,7 +252,15 @@
         addDetour(layer, typeof properties.name === "string" ? properties.name : "", Number.isInteger(properties.id) ? properties.id : null);
       }
     }
-    const shapes = [state.area, ...state.detours.map((d) => d.layer)].filter(Boolean);
+    const route = pedestrianInput ? parse(pedestrianInput.value) : null;
+    if (route && route.type) {
+      const layer = layerFrom(route);
+      if (layer) {
+        setPedestrianRoute(layer);
+      }
+    }
+    renderPedestrianRoute();
+    const shapes = [state.area, state.pedestrian, ...state.detours.map((d) => d.layer)].filter(Boolean);
     if (shapes.length) {
       map.fitBounds(L.featureGroup(shapes).getBounds(), { padding: [30, 30], maxZoom: 17, animate: false });
     }
@@ -227,8 +273,9 @@
   const finishButton = byId("rw-finish");
   const cancelButton = byId("rw-cancel");
   const editButton = byId("rw-edit");
-  const SHAPES = { area: "Polygon", line: "Line", detour: "Line" };
-  const HINTS = { area: "drawingArea", line: "drawingLine", detour: "drawingDetour" };
+  const SHAPES = { area: "Polygon", line: "Line", detour: "Line", pedestrian: "Line" };
+  const HINTS = { area: "drawingArea", line: "drawingLine", detour: "drawingDetour", pedestrian: "drawingPedestrian" };
+  const STYLES = { detour: DETOUR_STYLE, pedestrian: PEDESTRIAN_STYLE };
 
   function drawingButtons(drawing) {
     finishButton.hidden = !drawing;
@@ -250,10 +297,11 @@
       map.pm.disableDraw();
     }
     state.mode = mode;
+    const style = STYLES[mode] || AREA_STYLE;
     map.pm.enableDraw(SHAPES[mode], {
-      pathOptions: mode === "detour" ? DETOUR_STYLE : AREA_STYLE,
-      templineStyle: mode === "detour" ? DETOUR_STYLE : AREA_STYLE,
-      hintlineStyle: { color: mode === "detour" ? DETOUR_STYLE.color : AREA_STYLE.color, dashArray: "5 5" },
+      pathOptions: style,
+      templineStyle: style,
+      hintlineStyle: { color: style.color, dashArray: "5 5" },
       continueDrawing: false,
     });
     drawingButtons(true);
@@ -290,6 +338,11 @@
     byId("rw-draw-line").addEventListener("click", () => startDrawing("line"));
     byId("rw-draw-detour").addEventListener("click", () => startDrawing("detour"));
     byId("rw-remove-area").addEventListener("click", removeArea);
+    const drawPedestrian = byId("rw-draw-pedestrian");
+    if (drawPedestrian) {
+      drawPedestrian.addEventListener("click", () => startDrawing("pedestrian"));
+      byId("rw-remove-pedestrian").addEventListener("click", removePedestrianRoute);
+    }
     finishButton.addEventListener("click", finishDrawing);
     cancelButton.addEventListener("click", cancelDrawing);
     editButton.addEventListener("click", () => {
@@ -308,6 +361,9 @@
       if (mode === "detour") {
         addDetour(event.layer, null, null);
         say(strings.detourAdded);
+      } else if (mode === "pedestrian") {
+        setPedestrianRoute(event.layer);
+        say(strings.pedestrianSet);
       } else {
         setArea(event.layer);
         say(strings.areaSet);

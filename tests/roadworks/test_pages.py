@@ -229,8 +229,8 @@ def test_the_pages_have_their_names(draft):
         (None, [TIMELINE]),
         ("dave", [TIMELINE]),
         ("carol", [TIMELINE]),
-        ("alice", [CREATE, TIMELINE]),
-        ("bob", [DASHBOARD, CREATE, TIMELINE]),
+        ("alice", ["/baustellen/", CREATE, TIMELINE]),
+        ("bob", [DASHBOARD, "/baustellen/", CREATE, TIMELINE]),
     ],
 )
 def test_the_header_links_to_the_pages_each_user_may_use(request, persona, links):
@@ -423,6 +423,50 @@ def test_the_form_refuses_a_detour_that_is_not_a_line(alice):
     assert errors.count(german(page_forms.MSG_DETOUR_INVALID, number=1, message="")[:10]) == 1
     assert "Polygon" in errors
     assert Roadwork.objects.count() == 0
+
+
+def test_the_form_stores_a_footway_closures_pedestrian_route_and_shows_it_again(alice):
+    response = web(alice).post(
+        CREATE, form_data(traffic_management="footway_closure", pedestrian_route=json.dumps(DETOUR))
+    )
+    assert response.status_code == 302, page(response)
+    work = Roadwork.objects.get()
+    assert work.pedestrian_route.geom_type == "LineString" and work.pedestrian_route.num_coords == 3
+    detail = web(alice).get(f"/baustellen/{work.pk}/")
+    roles = [f["properties"]["role"] for f in detail.context["map_config"]["features"]["features"]]
+    assert roles == ["works", "detour", "pedestrian"] and detail.context["map_roles"] == roles
+    form = web(alice).get(f"/baustellen/{work.pk}/bearbeiten/").context["form"]
+    shown = json.loads(form["pedestrian_route"].value())
+    assert shown["type"] == "LineString" and len(shown["coordinates"]) == 3
+
+
+def test_the_form_refuses_a_pedestrian_route_that_is_not_a_line(alice):
+    response = web(alice).post(CREATE, form_data(pedestrian_route=json.dumps(AREA)))
+    assert response.status_code == 400
+    errors = html.unescape(element(response, "id_pedestrian_route_error"))
+    assert german(page_forms.MSG_PEDESTRIAN_ROUTE_INVALID, message="")[:10] in errors and "Polygon" in errors
+    assert Roadwork.objects.count() == 0
+
+
+def test_emergency_works_reported_by_the_form_run_at_once_and_await_the_decision(alice):
+    started = timezone.localtime(timezone.now() - timedelta(hours=1), BERLIN)
+    response = web(alice).post(
+        CREATE,
+        form_data(
+            is_emergency="on",
+            action="submit",
+            period_start=started.strftime("%Y-%m-%dT%H:%M"),
+            period_end=(started + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            daily_start="",
+            daily_end="",
+        ),
+    )
+    assert response.status_code == 302, page(response)
+    work = Roadwork.objects.get()
+    assert (work.is_emergency, work.status, work.decided_at) == (True, S.IN_PROGRESS, None)
+    assert work.decision_due is not None
+    # Fixed once reported: the edit form has no such field.
+    assert 'name="is_emergency"' not in page(web(alice).get(f"/baustellen/{work.pk}/bearbeiten/"))
 
 
 def test_the_form_asks_for_both_ends_of_a_daily_window(alice):

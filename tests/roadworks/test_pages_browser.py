@@ -205,6 +205,44 @@ def test_a_street_found_by_the_search_becomes_the_works_area_without_drawing(
     browser_page.assert_clean()
 
 
+def test_a_footway_closure_gets_its_pedestrian_route_drawn_and_removed_on_the_map(
+    browser_page,  # noqa: F811 - the imported fixture
+    alice,
+    kaiserring_street,
+):
+    page = browser_page.page
+    log_in(browser_page, "alice", "pw-alice-1", "/baustellen/neu/")
+    page.wait_for_function("document.body.dataset.rwFormState === 'ready'")
+    assert page.evaluate("document.body.dataset.rwPedestrian") == "none"
+    find_kaiserring(page)
+    page.click("#rw-draw-line")
+    click_map(page, [(0.40, 0.50), (0.60, 0.50), (0.60, 0.50)])
+    page.wait_for_function("document.body.dataset.rwArea === 'set'")
+
+    # Drawn, removed, drawn again: only the last one is kept.
+    page.click("#rw-draw-pedestrian")
+    assert page.evaluate("document.body.dataset.rwDrawing") == "pedestrian"
+    click_map(page, [(0.30, 0.30), (0.70, 0.30), (0.70, 0.30)])
+    page.wait_for_function("document.body.dataset.rwPedestrian === 'set'")
+    page.click("#rw-remove-pedestrian")
+    page.wait_for_function("document.body.dataset.rwPedestrian === 'none'")
+    page.click("#rw-draw-pedestrian")
+    click_map(page, [(0.30, 0.70), (0.50, 0.75), (0.70, 0.70), (0.70, 0.70)])
+    page.wait_for_function("document.body.dataset.rwPedestrian === 'set'")
+
+    fill_application(page)
+    page.select_option("#id_traffic_management", "footway_closure")
+    page.click("#rw-save")
+    page.wait_for_url("**/baustellen/*/")
+    work = Roadwork.objects.get()
+    assert (work.traffic_management, work.pedestrian_route.geom_type, work.pedestrian_route.num_coords) == (
+        "footway_closure",
+        "LineString",
+        3,
+    )
+    browser_page.assert_clean()
+
+
 def test_the_servers_messages_appear_beside_the_fields_and_the_drawing_survives(
     browser_page,  # noqa: F811 - the imported fixture
     alice,
