@@ -212,12 +212,12 @@ def _store(source: ExternalSource, parsed: ParseResult, *, etag: str, last_modif
 
 def external_conflicts_on_commit(*, source_id: int | None) -> None:
     """Re-run rule C9 for one source's items after the commit (None: for all: a source was deleted or disabled)."""
+    from jobs import outbox
+
     from . import tasks
 
-    if source_id is None:
-        transaction.on_commit(lambda: tasks.conflicts_detect_external.delay(None), robust=True)
-    else:
-        transaction.on_commit(lambda: tasks.conflicts_detect_external.delay(source_id), robust=True)
+    # Through the outbox: written with the change, handed to Celery after the commit, kept if the broker is down.
+    outbox.enqueue(tasks.conflicts_detect_external, source_id)
 
 
 @transaction.atomic

@@ -81,6 +81,13 @@ def map_page_config(request: HttpRequest, base_layers: list[str]) -> dict[str, A
             {"name": "events", "source": API, "on": False, "url": _url("api:event-list", "/api/v1/events/")},
             {"name": "corridors", "source": API, "on": False, "url": _url("api:corridor-list", "/api/v1/corridors/")},
             {"name": "conflicts", "source": API, "on": False, "url": _url("api:conflict-list", "/api/v1/conflicts/")},
+            # Works and closures published by others (Autobahn, neighbours): read-only, from interop's sources.
+            {
+                "name": "external",
+                "source": API,
+                "on": False,
+                "url": _url("api:external-item-list", "/api/v1/external-items/"),
+            },
         ]
     today = timezone.localdate()
     return {
@@ -121,6 +128,10 @@ def _strings() -> dict[str, str]:
         "corridors": _("Corridors"),
         "corridor": _("Corridor"),
         "conflicts": _("Conflicts"),
+        "externalItems": _("Works of other authorities"),
+        "externalItem": _("Item of an external source"),
+        "source": _("Source"),
+        "restriction": _("Restriction"),
         "conflict": _("Conflict"),
         "blackSpots": _("Accident black spots"),
         "roadworkSingular": _("Roadwork"),

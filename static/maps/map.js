@@ -80,6 +80,7 @@
     events: strings.events,
     corridors: strings.corridors,
     conflicts: strings.conflicts,
+    external: strings.externalItems,
   };
   const ENTRY_LABELS = {
     roadworks: strings.roadworkSingular,
@@ -91,6 +92,7 @@
     events: strings.event,
     corridors: strings.corridor,
     conflicts: strings.conflict,
+    external: strings.externalItem,
   };
   // Colours for vector tiles (drawn on canvas or inline SVG, out of reach of map.css); the same as map.css's.
   const IMPACT_COLOURS = { closure: "#b91c1c", restriction: "#d9480f", minor: "#b7791f" };
@@ -514,6 +516,12 @@
       addRow(list, strings.sides, [p.roadwork_a_reference, p.roadwork_b_reference || p.layer].filter(Boolean).join(" – "));
       addRow(list, strings.period, formatPeriod(p.overlap_period));
       addRow(list, strings.status, p.status);
+    } else if (layerName === "external") {
+      addRow(list, strings.source, p.source);
+      addRow(list, strings.kindOfWorks, p.kind_label);
+      addRow(list, strings.restriction, p.restriction_label);
+      addRow(list, strings.period, formatPeriod(p.period));
+      addRow(list, strings.description, p.description);
     }
     root.append(list);
     if (layerName === "conflicts" && config.conflictUrl && p.id !== undefined) {
@@ -676,6 +684,8 @@
       layerName === "corridors"
         ? { className: "auman-corridor" }
         : { className: `auman-staff-area auman-${layerName}`, pane: AREA_PANE };
+    // Points (an external source's warning) as circles: Leaflet's default marker would load an image.
+    options.pointToLayer = (point, latlng) => L.circleMarker(latlng, { radius: 7, className: options.className, pane: options.pane });
     const layer = L.GeoJSON.geometryToLayer(feature, options);
     layer.on("add", () => setDataAttributes(layer.getElement && layer.getElement(), key, layerName, feature.id));
     return layer;
@@ -708,7 +718,7 @@
     if (layerName === "conflicts") {
       return `${strings.conflict} ${p.rule || ""}`.trim();
     }
-    return p.name || ENTRY_LABELS[layerName];
+    return p.name || p.title || ENTRY_LABELS[layerName];
   }
 
   function whereOf(layerName, p) {
@@ -1088,6 +1098,9 @@
     }
     if (name === "conflicts") {
       return { status: "open,acknowledged" };
+    }
+    if (name === "external") {
+      return { active_on: state.date };
     }
     return {};
   }
@@ -1492,7 +1505,7 @@
 
   const listBody = document.querySelector("#map-list tbody");
   const listCaption = document.getElementById("map-list-caption");
-  const LIST_ORDER = ["incidents", "roadworks", "detours", "accidents", "black_spots", "conflicts", "moratoria", "events", "corridors"];
+  const LIST_ORDER = ["incidents", "roadworks", "detours", "accidents", "black_spots", "conflicts", "moratoria", "events", "corridors", "external"];
   let listTimer = null;
 
   function inView(entry, bounds) {

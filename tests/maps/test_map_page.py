@@ -61,6 +61,7 @@ def test_it_hands_staff_the_accidents_the_rule_layers_links_and_live_updates(bob
         "events",
         "corridors",
         "conflicts",
+        "external",
     ]
     on = {layer["name"] for layer in config["layerDefs"] if layer["on"]}
     assert on == {"roadworks", "detours", "incidents", "black_spots"}
@@ -69,6 +70,8 @@ def test_it_hands_staff_the_accidents_the_rule_layers_links_and_live_updates(bob
     assert config["live"] == {"enabled": True, "seconds": 30}
     moratoria = next(layer for layer in config["layerDefs"] if layer["name"] == "moratoria")
     assert moratoria["url"] == "/api/v1/moratoria/"
+    external = next(layer for layer in config["layerDefs"] if layer["name"] == "external")
+    assert (external["url"], external["on"]) == ("/api/v1/external-items/", False)
 
 
 def test_an_applicant_gets_the_rule_layers_but_no_accidents_and_no_live_updates(alice):

@@ -71,7 +71,8 @@ def test_the_list_filters_by_status_and_by_reference_title_or_street(alice, work
 
 
 def test_the_list_counts_unsettled_conflicts_only(alice, works):
-    a, b = works["SW-SUB"], works["TK-SUB"]
+    # A conflict stores its pair in id order (constraint conflict_pair_ordered).
+    a, b = sorted([works["SW-SUB"], works["TK-SUB"]], key=lambda work: str(work.pk))
     place = MultiPolygon(a.geometry.buffer(5), srid=a.geometry.srid)
     for rule, status in (
         ("C1", ConflictStatus.OPEN),
@@ -88,7 +89,7 @@ def test_the_list_counts_unsettled_conflicts_only(alice, works):
             place=place,
         )
     counts = {work.reference: work.unsettled_conflicts or 0 for work in web(alice).get(APPLICATIONS).context["page"]}
-    assert counts == {"SW-DRAFT": 0, "SW-SUB": 2}
+    assert counts == {"SW-DRAFT": 0, "SW-SUB": 2}  # the list counts both sides: A or B
 
 
 def test_police_and_the_public_get_no_list_and_the_403_page_says_why(carol, works):
@@ -96,6 +97,11 @@ def test_police_and_the_public_get_no_list_and_the_403_page_says_why(carol, work
     assert response.status_code == 403
     assert html.escape(str(MSG_APPLICATIONS_ONLY)) in response.content.decode()
     assert web().get(APPLICATIONS).status_code == 302  # to the login page
+
+
+def test_the_list_links_to_the_new_application_and_the_bulk_import(alice):
+    body = web(alice).get(APPLICATIONS).content.decode()
+    assert 'href="/baustellen/neu/"' in body and 'href="/gis/import/"' in body
 
 
 def test_the_header_links_to_the_list_for_applicants(alice, carol):
