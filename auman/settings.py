@@ -238,6 +238,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "traffic.tasks.blackspots_recompute",
         "schedule": crontab(hour=AUMAN_BLACKSPOT_HOUR_UTC, minute=30),
     },
+    # The accident tiles' grid (maps/accident_grid.py) is rebuilt after accident writes; nightly as well, so a
+    # rebuild lost on the way (or accidents written past the services) is made good within a day.
+    "maps-accident-grid-nightly": {
+        "task": "maps.tasks.accident_grid_rebuild_task",
+        "schedule": crontab(hour=AUMAN_BLACKSPOT_HOUR_UTC, minute=10),
+    },
     # External sources: each minute, the sources whose own poll interval has passed are polled (interop).
     "interop-poll-sources": {
         "task": "interop.tasks.sources_poll_due",

@@ -97,3 +97,35 @@ class District(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}".strip()
+
+
+# The accident grid serves the accident tiles of zoom 0 to this; higher zooms thin the accidents themselves.
+ACCIDENT_GRID_MAX_ZOOM = 13
+
+
+class AccidentCell(models.Model):
+    """One square of the accident tiles' thinning grid, pre-aggregated (maps/accident_grid.py builds them all).
+
+    A square is 1/64 of a tile side of its zoom's Web Mercator tile grid (4×4 pixels of a 256-pixel tile), as
+    the tiles thin accidents. One row per (zoom, square, calendar year, accident category) that holds accidents:
+    the tile combines the years of its time window and the categories asked for, summing `count` and keeping
+    the first representative (most severe category, then the newest). Derived data: rebuilt as a whole."""
+
+    zoom = models.PositiveSmallIntegerField()
+    cx = models.IntegerField()  # the square's column from the grid's west edge
+    cy = models.IntegerField()  # the square's row from the grid's north edge
+    year = models.PositiveSmallIntegerField()  # the calendar year in settings.TIME_ZONE
+    category = models.PositiveSmallIntegerField()
+    count = models.PositiveIntegerField()
+    # The representative: the newest accident of the square, year and category (ties: the smallest id).
+    accident_id = models.UUIDField()
+    kind = models.PositiveSmallIntegerField()
+    type = models.PositiveSmallIntegerField()
+    occurred_at = models.DateTimeField()
+    # Its place, already in Web Mercator (where the tiles are cut), so a tile transforms nothing.
+    location = models.PointField(srid=3857, spatial_index=False)
+    built_at = models.DateTimeField()  # when the rebuild that wrote the row began; the same for all rows
+
+    # One partial GiST index on location per zoom (WHERE zoom = z), made by SQL in the migration: a tile asks for one
+    # zoom, and a single index over all zooms would hand a zoom-10 tile the (many more) squares of zooms 11 to 13
+    # in the same place to filter out. Not in Meta.indexes: the PostGIS schema editor drops an index's condition.

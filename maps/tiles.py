@@ -12,7 +12,10 @@ and no invalidation can be forgotten.
 
 Accidents are thinned to one point per square of four by four pixels of a 256-pixel tile (the most severe, then
 the newest, accident of that square, with `count` telling how many it stands for): a million accidents in one
-zoom-10 tile would be 16 MB that no browser can draw.
+zoom-10 tile would be 16 MB that no browser can draw. The squares belong to the zoom's Web Mercator tile grid
+(maps.accident_grid.square_sql). Up to ACCIDENT_GRID_MAX_ZOOM, unless filtered by kind or district, the tiles
+read the squares pre-aggregated in maps.AccidentCell (maps/accident_grid.py), whole calendar years at a time;
+above it they thin the accidents themselves.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from auman.geo import service_area_geometry
 from roadworks.models import Impact, WorkKind
 from traffic.models import AccidentCategory, AccidentKind, IncidentKind
 
-from .models import District
+from .accident_grid import SQUARES_PER_TILE, grid_years, square_sql
+from .models import ACCIDENT_GRID_MAX_ZOOM, AccidentCell, District
 from .selectors import (
     ACCIDENTS,
     INCIDENTS,
@@ -58,11 +62,10 @@ EXTENT = 4096  # MVT coordinate units per tile side, the usual value
 BUFFER = 64  # units drawn beyond the tile edge, so lines and symbols are not cut at tile seams
 # Accidents: one point per square of 1/64 of the tile side, four pixels of a 256-pixel tile, about a marker's
 # width. Finer squares made tiles of a million accidents megabytes large (bench/map_tiles.py) for no visible gain.
-ACCIDENT_GRID = 64
+ACCIDENT_GRID = SQUARES_PER_TILE
 # The sort that thins accidents spills to disk with PostgreSQL's default 4 MB; a tile's statement gets more.
 TILE_WORK_MEM = "64MB"
 WEB_MERCATOR = 3857
-_EARTH_CIRCUMFERENCE_M = 2 * math.pi * 6378137
 
 # Which query parameters each layer understands; others (a cache buster such as _=...) are ignored.
 LAYER_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -211,14 +214,6 @@ def tile_touches_data(z: int, x: int, y: int) -> bool:
     return txmin - margin < xmax and txmax + margin > xmin and tymin - margin < ymax and tymax + margin > ymin
 
 
-def accident_cell_m(z: int, y: int) -> float:
-    """The side of an accident grid square in metres on the ground (the storage SRID is metric), at the tile's
-    latitude, where Web Mercator stretches distances by 1/cos(latitude)."""
-    _, south, _, north = tile_bounds_wgs84(z, 0, y)
-    ground = _EARTH_CIRCUMFERENCE_M / 2**z * math.cos(math.radians((south + north) / 2))
-    return ground / ACCIDENT_GRID
-
-
 def _envelope_sql() -> tuple[str, list]:
     """The tile's envelope in the storage SRID (grown by the buffer, clipped to the data box), for &&."""
     xmin, ymin, xmax, ymax = data_box_3857()
@@ -235,6 +230,11 @@ def _envelope_sql() -> tuple[str, list]:
 def _iso_utc(column: str) -> str:
     # ISO 8601 with offset, as the API writes times; MVT values are plain strings.
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')"""
+
+
+# The accident tiles' properties, the same from the grid and from the accidents (one %s: the time zone).
+_ACCIDENT_PROPERTIES = """r.id::text AS id, r.category, r.kind, r.type,
+    to_char(r.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD') AS occurred, r.count"""
 
 
 @dataclass(frozen=True)
@@ -283,22 +283,52 @@ def _layer(layer: str, user: User | None, flt: MapFilter, now: datetime) -> _Lay
     qs = qs.annotate(row_version=_row_version(qs.model)).values(
         "id", "category", "kind", "type", "occurred_at", "location", "updated_at", "row_version"
     )
-    properties = """r.id::text AS id, r.category, r.kind, r.type,
-        to_char(r.occurred_at AT TIME ZONE %s, 'YYYY-MM-DD') AS occurred, r.count"""
-    return _Layer(qs, "location", properties)
+    return _Layer(qs, "location", _ACCIDENT_PROPERTIES)
 
 
 @dataclass(frozen=True)
 class TileRows:
     """The layer's rows in the tile, compiled once per request for both the fingerprint and the build."""
 
-    layer: _Layer
+    layer: _Layer | None  # None: the accident grid's squares (grid is True)
     sql: str
     params: list
+    grid: bool = False
 
 
-def tile_rows(request: TileRequest, user: User | None, *, now: datetime) -> TileRows:
-    """`SELECT r.* FROM (<the layer's queryset>) r WHERE r.<geometry> && <tile envelope>`."""
+def uses_accident_grid(request: TileRequest) -> bool:
+    """Whether the accident tile reads the pre-aggregated grid: low zooms, and no filter the grid does not hold
+    (kind of accident, district); the category is in the grid."""
+    return (
+        request.layer == ACCIDENTS
+        and request.z <= ACCIDENT_GRID_MAX_ZOOM
+        and not request.flt.kinds
+        and request.flt.district is None
+    )
+
+
+def _grid_rows(request: TileRequest, user: User | None) -> TileRows:
+    """The grid squares of the tile's zoom, years and categories under the tile (with its buffer): their xmin
+    and built_at stand in for the rows' version in the fingerprint, so a rebuild makes new keys."""
+    table = AccidentCell._meta.db_table
+    first, last = grid_years(request.flt.day or timezone.localdate())
+    visible = map_visibility_class(user, ACCIDENTS) != "none"
+    # The zoom as a literal: the GiST index of each zoom is partial (WHERE zoom = z), and only a literal lets
+    # every plan use it. z is a validated int.
+    sql = f"""SELECT c.*, c.built_at AS updated_at, c.xmin::text::bigint AS row_version FROM {table} AS c
+        WHERE %s AND c.zoom = {int(request.z)} AND c.year BETWEEN %s AND %s
+          AND (cardinality(%s::int[]) = 0 OR c.category = ANY(%s::int[]))
+          AND c.location && ST_TileEnvelope(%s, %s, %s, margin => %s)"""
+    categories = list(request.flt.categories)
+    params = [visible, first, last, categories, categories, request.z, request.x, request.y, BUFFER / EXTENT]
+    return TileRows(None, sql, params, grid=True)
+
+
+def tile_rows(request: TileRequest, user: User | None, *, now: datetime, direct: bool = False) -> TileRows:
+    """`SELECT r.* FROM (<the layer's queryset>) r WHERE r.<geometry> && <tile envelope>`, or the accident grid's
+    squares (uses_accident_grid); direct=True never reads the grid (the benchmark and tests compare the two)."""
+    if not direct and uses_accident_grid(request):
+        return _grid_rows(request, user)
     layer = _layer(request.layer, user, request.flt, now)
     inner, inner_params = layer.queryset.query.sql_with_params()
     envelope, envelope_params = _envelope_sql()
@@ -310,7 +340,7 @@ def tile_fingerprint(request: TileRequest, user: User | None, *, now: datetime, 
     """A short string that changes whenever a row the tile shows changes, appears or disappears."""
     rows = rows or tile_rows(request, user, now=now)
     layer, params = rows.layer, rows.params
-    active = "count(*) FILTER (WHERE t.phase = 'active')" if layer.active_column else "0"
+    active = "count(*) FILTER (WHERE t.phase = 'active')" if layer is not None and layer.active_column else "0"
     sql = f"SELECT count(*), max(t.updated_at), sum(t.row_version), {active} FROM ({rows.sql}) AS t"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -325,29 +355,42 @@ def tile_sql(
     compiled = rows or tile_rows(request, user, now=now)
     layer, rows_sql, params = compiled.layer, compiled.sql, compiled.params
     tile_envelope = "ST_TileEnvelope(%s, %s, %s)"
-    if request.layer == ACCIDENTS:
-        cell = accident_cell_m(request.z, request.y)
+    if compiled.grid:
+        # The squares of the years and categories asked for, combined as the direct path below thins: the first
+        # in (category, newest, id) order represents the square, count is the sum.
+        rows_sql = f"""
+            SELECT DISTINCT ON (g.cx, g.cy) g.accident_id AS id, g.category, g.kind, g.type, g.occurred_at,
+                   g.location, sum(g.count) OVER (PARTITION BY g.cx, g.cy) AS count
+            FROM ({rows_sql}) AS g
+            ORDER BY g.cx, g.cy, g.category, g.occurred_at DESC, g.accident_id
+        """
+        point, properties = "r.location", _ACCIDENT_PROPERTIES  # already in Web Mercator
+        properties_params: list = [settings.TIME_ZONE]
+    elif request.layer == ACCIDENTS:
+        cx, cy = square_sql("a.m", request.z)
         # The window is ordered like DISTINCT ON (over the whole square, so count is the square's total), which
         # lets one sort serve both: for a zoom-10 tile of a million accidents that sort is most of the work.
         # DISTINCT ON keeps the first row of each grid square in ORDER BY order: the most severe category (1 =
-        # persons killed), then the newest. Done before the transformation, so only the survivors are projected.
+        # persons killed), then the newest. The squares are those of the grid (maps.accident_grid), so the two
+        # paths agree.
         rows_sql = f"""
             SELECT DISTINCT ON (g.cx, g.cy) g.*, count(*) OVER (
                        PARTITION BY g.cx, g.cy ORDER BY g.category, g.occurred_at DESC, g.id
                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS count
-            FROM (SELECT a.*, floor(ST_X(a.location) / %s) AS cx, floor(ST_Y(a.location) / %s) AS cy
-                  FROM ({rows_sql}) AS a) AS g
+            FROM (SELECT a.*, {cx} AS cx, {cy} AS cy
+                  FROM (SELECT r.*, ST_Transform(r.location, {WEB_MERCATOR}) AS m FROM ({rows_sql}) AS r) AS a) AS g
             ORDER BY g.cx, g.cy, g.category, g.occurred_at DESC, g.id
         """
-        params = [cell, cell, *params]
-        properties_params: list = [settings.TIME_ZONE]
+        point, properties = "r.m", _ACCIDENT_PROPERTIES
+        properties_params = [settings.TIME_ZONE]
     else:
+        assert layer is not None
+        point, properties = f"ST_Transform(r.{layer.geometry}, {WEB_MERCATOR})", layer.properties
         properties_params = []
     sql = f"""
         SELECT ST_AsMVT(m, %s, {EXTENT}, 'geom') FROM (
-            SELECT ST_AsMVTGeom(ST_Transform(r.{layer.geometry}, {WEB_MERCATOR}), {tile_envelope},
-                                {EXTENT}, {BUFFER}, true) AS geom,
-                   {layer.properties}
+            SELECT ST_AsMVTGeom({point}, {tile_envelope}, {EXTENT}, {BUFFER}, true) AS geom,
+                   {properties}
             FROM ({rows_sql}) AS r
         ) AS m
         WHERE m.geom IS NOT NULL

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from auman.errors import ConcurrentEditError
+from maps.accident_grid import accident_grid_rebuild_on_commit
 
 from . import permissions, workflow, workzones
 from .accidents import accident_errors, accident_field_values
@@ -119,6 +120,8 @@ def _save_accident(incident: Incident, data: dict[str, Any] | None, existing: Ac
     accident.time_precision = TimePrecision.EXACT
     accident.full_clean()
     accident.save()
+    # The accident tiles of low zooms read a pre-aggregated grid: it is rebuilt after the commit.
+    accident_grid_rebuild_on_commit()
     if moved:
         # New, or at another place or time: is it a work-zone crash now? (a Celery task, after the commit)
         workzones.accident_flag_work_zone_on_commit(accident_id=accident.pk)
@@ -182,6 +185,7 @@ def incident_update(*, user: User, incident_id: uuid.UUID, data: dict[str, Any],
     if accident_given and accident is None:
         if existing is not None:
             existing.delete()
+            accident_grid_rebuild_on_commit()
     else:
         _save_accident(incident, accident, existing)
     incident.refresh_from_db(fields=["period"])
@@ -259,5 +263,11 @@ def incident_transition(
     incident.full_clean()
     incident.save()
     _record_transition(incident, user=user, from_status=from_status, at=at, comment=comment)
+    if (
+        IncidentStatus.CANCELLED in (from_status, incident.status)
+        and Accident.objects.filter(incident=incident).exists()
+    ):
+        # A false report's accident leaves the statistics, and the accident grid, and comes back on a reopen.
+        accident_grid_rebuild_on_commit()
     incident.refresh_from_db(fields=["period"])
     return incident

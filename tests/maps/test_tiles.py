@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from maps.accident_grid import accident_grid_rebuild
 from maps.services import districts_load
 from maps.tiles import (
     MAX_ZOOM,
@@ -97,7 +98,10 @@ def make_accident(lon: float, lat: float, **overrides) -> Accident:
         "type": 2,
     }
     values.update(overrides)
-    return Accident.objects.create(**values)
+    accident = Accident.objects.create(**values)
+    # Written past the services, so the grid rebuild they queue is done here (low-zoom tiles read the grid).
+    accident_grid_rebuild()
+    return accident
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from maps.accident_grid import accident_grid_rebuild_on_commit
 from traffic.importers.unfallatlas import (
     ImportResult,
     Rejection,
@@ -84,6 +85,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{layout.path}: {self._summary(result)}")
             total += result
         flagged = accidents_flag_work_zones(source=AccidentSource.UNFALLATLAS, created_since=started_at)
+        if total.imported:
+            # The accident tiles of low zooms read a pre-aggregated grid; a worker rebuilds it (jobs outbox).
+            accident_grid_rebuild_on_commit()
         seconds = time.perf_counter() - clock
         if len(layouts) > 1:
             self.stdout.write(f"All files: {self._summary(total)}")
