@@ -41,7 +41,15 @@ from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentDirection, Incident
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
-from .wzdx import PLANNER_SQL, Sources, event_id, feature_text, feed_info_from_settings, json_object_sql, rfc3339
+from .wzdx import (
+    PLANNER_SQL,
+    Sources,
+    event_id,
+    feed_info_from_settings,
+    grouped_features,
+    json_object_sql,
+    rfc3339,
+)
 
 TDX_VERSION = "1.1"
 CONTENT_TYPE = "application/geo+json"
@@ -68,9 +76,8 @@ class IncidentEventRow(NamedTuple):
     organisation_name: str | None
     organisation_email: str | None
     update_date: str
-    core_details: str
-    properties: str
-    geometry: str
+    head: str  # the Feature's text after its id, up to the end of core_details without its closing brace
+    tail: str  # the rest of the Feature's text: the other properties and the geometry (see wzdx.EventRow)
 
 
 def _utc(column: str) -> str:
@@ -140,7 +147,9 @@ WITH incidents AS (
 ),
 -- The texts are the same for both directions of an incident: written once per incident.
 texts AS (
-    SELECT e.*, {_braces(_CORE_DETAILS)} AS core_details, {_braces(_PROPERTIES)} AS properties,
+    SELECT e.*,
+           '","type":"Feature","properties":{{{{"core_details":' || left({_braces(_CORE_DETAILS)}, -1) AS head,
+           '}}}},' || substr({_braces(_PROPERTIES)}, 2) || ',"geometry":' AS tail_start,
            {_utc("e.updated_at")} AS update_text
     FROM incidents AS e
 ),
@@ -158,8 +167,7 @@ events AS (
 SELECT e.id::text,
        CASE WHEN e.reversed AND e.direction = %(both)s THEN 'backward' ELSE '' END,
        e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
-       e.core_details, e.properties,
-       ST_AsGeoJSON(e.geom, 6)
+       e.head, e.tail_start || ST_AsGeoJSON(e.geom, 6) || '}}}}'
 FROM events AS e
 ORDER BY e.occurred_at DESC, e.id, e.reversed
 """
@@ -213,33 +221,18 @@ def incident_fingerprint(*, filters: FeedFilters | None = None) -> str:
     return ":".join([str(count), stamp, *(str(v or 0) for v in versions)])
 
 
+def _incident_related(row, this: str, ids: list[str], group) -> list[tuple[str, str]]:
+    return [("related-incident", other) for other in ids if other != this]
+
+
+def _event_id(row: IncidentEventRow) -> str:
+    return event_id(row[0], row[1])
+
+
 def build(rows: Iterable[IncidentEventRow], *, now: datetime, feed_info: Mapping[str, Any]) -> bytes:
     """The RoadIncidentFeed document as UTF-8 bytes. Pure: everything it writes comes from its arguments."""
-    features: list[str] = []
     sources = Sources()
-    group: list[IncidentEventRow] = []
-
-    def flush() -> None:
-        if len(group) == 1:  # the common case: one event, naming no other
-            row = group[0]
-            features.append(
-                feature_text(event_id(row.incident_id, row.key), row.core_details, [], row.properties, row.geometry)
-            )
-            group.clear()
-            return
-        ids = [event_id(row.incident_id, row.key) for row in group]
-        for this, row in zip(ids, group, strict=True):
-            related = [("related-incident", other) for other in ids if other != this]
-            features.append(feature_text(this, row.core_details, related, row.properties, row.geometry))
-        group.clear()
-
-    for row in rows:
-        if group and group[0].incident_id != row.incident_id:
-            flush()
-        group.append(row)
-        sources.add(row.organisation_id, row.organisation_name, row.organisation_email, row.update_date)
-    if group:
-        flush()
+    features = grouped_features(rows, _event_id, _incident_related, sources)
 
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     header = {
