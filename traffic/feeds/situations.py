@@ -142,9 +142,14 @@ _LINES = """
                     ELSE ST_MakeLine(ST_Centroid(ST_MakeLine(ST_PointN(ring, 1), ST_PointN(ring, 2))),
                                      ST_Centroid(ST_MakeLine(ST_PointN(ring, 4), ST_PointN(ring, 3))))
                END AS geom
-        FROM (SELECT CASE WHEN ST_Dimension(part.geom) = 2
-                               AND ST_GeometryType(ST_OrientedEnvelope(part.geom)) = 'ST_Polygon'
-                          THEN ST_ExteriorRing(ST_OrientedEnvelope(part.geom)) END AS ring) AS envelope
+        -- OFFSET 0 keeps each subquery from being pulled up, which would write its expression into every
+        -- reference: the envelope was computed some twenty times per polygon (EXPLAIN ANALYZE: 130 us per
+        -- polygon, half the query at 10,000 works), now once.
+        FROM (SELECT CASE WHEN ST_GeometryType(envelope.geom) = 'ST_Polygon' THEN ST_ExteriorRing(envelope.geom) END
+                     AS ring
+              FROM (SELECT CASE WHEN ST_Dimension(part.geom) = 2 THEN ST_OrientedEnvelope(part.geom) END AS geom
+                    OFFSET 0) AS envelope
+              OFFSET 0) AS outline
     ) AS line
     WHERE line.geom IS NOT NULL
 """

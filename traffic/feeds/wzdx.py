@@ -151,11 +151,14 @@ _PARTS = """
                     THEN ST_MakeLine(ST_Centroid(ST_MakeLine(c4, c1)), ST_Centroid(ST_MakeLine(c3, c2)))
                     ELSE ST_MakeLine(ST_Centroid(ST_MakeLine(c1, c2)), ST_Centroid(ST_MakeLine(c4, c3)))
                END AS geom
+        -- OFFSET 0 keeps these subqueries from being pulled up, which would write the envelope's expression into
+        -- every use of a corner: it was computed about ten times per polygon (EXPLAIN ANALYZE), now once.
         FROM (SELECT ST_PointN(ring, 1) AS c1, ST_PointN(ring, 2) AS c2,
                      ST_PointN(ring, 3) AS c3, ST_PointN(ring, 4) AS c4
               FROM (SELECT CASE WHEN ST_Dimension(part.geom) = 2
-                                THEN ST_ExteriorRing(ST_OrientedEnvelope(part.geom)) END AS ring) AS envelope
-             ) AS corners
+                                THEN ST_ExteriorRing(ST_OrientedEnvelope(part.geom)) END AS ring
+                    OFFSET 0) AS envelope
+              OFFSET 0) AS corners
     ) AS line
     -- A degenerate shape (a zero-area polygon from a raw import; the API refuses those) has no line.
     WHERE line.geom IS NOT NULL AND NOT ST_IsEmpty(line.geom) AND ST_NPoints(line.geom) >= 2
