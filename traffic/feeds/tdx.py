@@ -93,6 +93,16 @@ def _quoted(expression: str) -> str:
     return f"""'"' || {expression} || '"'"""
 
 
+def _types_of_incident(kind: str, injured: str) -> str:
+    """SQL for the types_of_incident JSON text of an incident of `kind`, `injured` or not."""
+    return f"""coalesce((
+            SELECT json_agg(json_build_object('incident_category', t.category, 'incident_type', t.type,
+                                              'description', %(labels)s::jsonb ->> {kind}) ORDER BY t.n)::text
+            FROM (SELECT %(types)s::jsonb -> {kind} ->> 0, %(types)s::jsonb -> {kind} ->> 1, 1
+                  UNION ALL SELECT 'crash', 'injury', 2 WHERE {injured}) AS t(category, type, n)
+            WHERE t.type IS NOT NULL), '[]')"""
+
+
 _CORE_DETAILS = json_object_sql(
     ("event_type", """'"incident"'"""),
     ("data_source_id", "to_json(coalesce(e.organisation_id::text, %(publisher_id)s))::text"),
@@ -114,12 +124,8 @@ _CORE_DETAILS = json_object_sql(
 _PROPERTIES = json_object_sql(
     (
         "types_of_incident",
-        """coalesce((
-            SELECT json_agg(json_build_object('incident_category', t.category, 'incident_type', t.type,
-                                              'description', %(labels)s::jsonb ->> e.kind) ORDER BY t.n)::text
-            FROM (SELECT %(types)s::jsonb -> e.kind ->> 0, %(types)s::jsonb -> e.kind ->> 1, 1
-                  UNION ALL SELECT 'crash', 'injury', 2 WHERE e.injured) AS t(category, type, n)
-            WHERE t.type IS NOT NULL), '[]')""",
+        # Written once per kind and injury (the kinds CTE); the expression itself only for a kind without a label.
+        f"coalesce(e.types_text, {_types_of_incident('e.kind', 'e.injured')})",
     ),
     ("start_date", _quoted(_utc("e.occurred_at"))),
     ("end_date", _quoted(_utc("coalesce(e.cleared_at, e.expected_clearance_at)")), True),
@@ -135,14 +141,23 @@ _PROPERTIES = json_object_sql(
     ),
 )
 
+_INJURED = """a.id IS NOT NULL AND coalesce(a.killed, 0) + coalesce(a.seriously_injured, 0)
+                                + coalesce(a.slightly_injured, 0) > 0"""
+
 _ROWS_SQL = f"""
-WITH incidents AS (
-    SELECT i.*, o.name AS organisation_name, o.email AS organisation_email,
-           a.id IS NOT NULL AND coalesce(a.killed, 0) + coalesce(a.seriously_injured, 0)
-                                + coalesce(a.slightly_injured, 0) > 0 AS injured
+-- types_of_incident depends on the kind and the injuries only: its sixteen texts are written once, not per event
+-- (measured at 10,000 incidents: a fifth of the query).
+WITH kinds AS (
+    SELECT k.kind, k.injured, {_braces(_types_of_incident("k.kind", "k.injured"))} AS types_text
+    FROM jsonb_object_keys(%(labels)s::jsonb) AS labels(kind)
+    CROSS JOIN LATERAL (VALUES (labels.kind, false), (labels.kind, true)) AS k(kind, injured)
+),
+incidents AS (
+    SELECT i.*, o.name AS organisation_name, o.email AS organisation_email, {_INJURED} AS injured, t.types_text
     FROM traffic_incident AS i
     LEFT JOIN accounts_organisation AS o ON o.id = i.organisation_id
     LEFT JOIN traffic_accident AS a ON a.incident_id = i.id
+    LEFT JOIN kinds AS t ON t.kind = i.kind AND t.injured = ({_INJURED})
     WHERE {{where}}
 ),
 -- The texts are the same for both directions of an incident: written once per incident.
