@@ -470,7 +470,7 @@ def grouped_features(rows: Iterable[Any], id_of: Callable[[Any], str], related_o
 
     A row is (item id, ..., organisation id, name, email, update date, head, tail) as the WZDx and TDx selectors
     write it; ``id_of(row)`` is its event id, ``related_of(row, this, group ids, group)`` its (type, id) pairs.
-    A group of one (most items) names no other event and is one concatenation.
+    A group of one names no other event and is one concatenation.
     """
     features: list[str] = []
     append = features.append
