@@ -168,6 +168,16 @@ INCIDENT_RECORDS: dict[str, tuple[str, str, str]] = {
 MULTILINGUAL_MAX = 1024  # com:MultilingualStringValueType
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+# Most texts hold nothing to escape and no character XML cannot carry: one regex search finds out, far cheaper
+# than escape()'s replace calls on every text (measured at 10,000 items: a fifth of the build).
+_NEEDS_ESCAPING = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTRIBUTE_NEEDS_QUOTING = re.compile("[&<>\"'\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _attribute(value: str) -> str:
+    """quoteattr(value), without its work for the usual value (an id, a language code) that needs none."""
+    return quoteattr(_NOT_XML.sub("", value)) if _ATTRIBUTE_NEEDS_QUOTING.search(value) else f'"{value}"'
+
 
 def accident_types(category: int | None, kind: int | None, type_: int | None) -> list[tuple[str, str | None]]:
     """accidentType values as (value, extended value): the collision or accident, serious consequences, Unfalltyp."""
@@ -183,14 +193,15 @@ def accident_types(category: int | None, kind: int | None, type_: int | None) ->
 
 
 def _text(value: object) -> str:
-    return escape(_NOT_XML.sub("", str(value)))
+    text = str(value)
+    return escape(_NOT_XML.sub("", text)) if _NEEDS_ESCAPING.search(text) else text
 
 
 def _multilingual(text: str, lang: str) -> str:
     text = " ".join(text.split())
     if len(text) > MULTILINGUAL_MAX:
         text = text[: MULTILINGUAL_MAX - 1] + "…"
-    return f"<com:values><com:value lang={quoteattr(lang)}>{_text(text)}</com:value></com:values>"
+    return f"<com:values><com:value lang={_attribute(lang)}>{_text(text)}</com:value></com:values>"
 
 
 def _comment(text: str, lang: str) -> str:
@@ -201,7 +212,7 @@ def _comment(text: str, lang: str) -> str:
 
 def _situation_head(item_id: str, updated: str) -> str:
     return (
-        f"<sit:situation id={quoteattr(item_id)}><sit:situationVersionTime>{updated}</sit:situationVersionTime>"
+        f"<sit:situation id={_attribute(item_id)}><sit:situationVersionTime>{updated}</sit:situationVersionTime>"
         "<sit:headerInformation><com:informationStatus>real</com:informationStatus></sit:headerInformation>"
     )
 
@@ -268,7 +279,7 @@ def _location(lines: list[str], names: list[str]) -> str:
 
 def _record_head(record_type: str, record_id: str, version: int, created: str, updated: str, probability: str) -> str:
     return (
-        f'<sit:situationRecord xsi:type="sit:{record_type}" id={quoteattr(record_id)} version="{version}">'
+        f'<sit:situationRecord xsi:type="sit:{record_type}" id={_attribute(record_id)} version="{version}">'
         f"<sit:situationRecordCreationTime>{created}</sit:situationRecordCreationTime>"
         f"<sit:situationRecordVersionTime>{updated}</sit:situationRecordVersionTime>"
         f"<sit:probabilityOfOccurrence>{probability}</sit:probabilityOfOccurrence>"
@@ -288,7 +299,7 @@ def _network_management(work: RoadworkRow, *, both: bool) -> str:
 def _managed_cause(work: RoadworkRow) -> str:
     return (
         "<sit:cause><sit:causeType>roadMaintenance</sit:causeType><sit:managedCause>"
-        f'<sit:objectReference targetClass="sit:SituationRecord" id={quoteattr(work.id)} version="{work.version}"/>'
+        f'<sit:objectReference targetClass="sit:SituationRecord" id={_attribute(work.id)} version="{work.version}"/>'
         "</sit:managedCause></sit:cause>"
     )
 
@@ -405,7 +416,7 @@ def _detour_record(work: RoadworkRow, detour: DetourRow, location: str, validity
 def _accident_details(incident: IncidentRow) -> str:
     out = []
     for value, extended in accident_types(incident.category, incident.accident_kind, incident.accident_type):
-        attribute = f" _extendedValue={quoteattr(extended)}" if extended else ""
+        attribute = f" _extendedValue={_attribute(extended)}" if extended else ""
         out.append(f"<sit:accidentType{attribute}>{value}</sit:accidentType>")
     collision = COLLISION_TYPES.get(incident.accident_kind)  # type: ignore[arg-type]
     if collision:
@@ -431,7 +442,7 @@ def _accident_details(incident: IncidentRow) -> str:
     return "".join(out)
 
 
-def _incident_situation(incident: IncidentRow, lang: str) -> str:
+def _incident_situation(incident: IncidentRow, lang: str, labels: dict[str, str]) -> str:
     cleared = incident.status == IncidentStatus.CLEARED
     probability = "probable" if incident.status == IncidentStatus.REPORTED else "certain"
     if incident.kind == IncidentKind.ACCIDENT:
@@ -452,7 +463,7 @@ def _incident_situation(incident: IncidentRow, lang: str) -> str:
         out.append(
             f"<sit:impact><sit:numberOfLanesRestricted>{incident.lanes_blocked}</sit:numberOfLanesRestricted></sit:impact>"
         )
-    comment = incident.description or str(IncidentKind(incident.kind).label)
+    comment = incident.description or labels[incident.kind]
     out.append(_comment(comment, lang))
     names = [incident.street_name]
     if incident.line:
@@ -485,7 +496,9 @@ def build(roadworks: Iterable[RoadworkRow], incidents: Iterable[IncidentRow], *,
     ]
     with translation.override(lang):
         out.extend(_roadwork_situation(work, lang) for work in roadworks if work.lines)
-        out.extend(_incident_situation(incident, lang) for incident in incidents)
+        # Looked up once in the feed's language: a lazy label costs a gettext per incident.
+        labels = {kind.value: str(kind.label) for kind in IncidentKind}
+        out.extend(_incident_situation(incident, lang, labels) for incident in incidents)
     out.append("</d2:payload>\n")
     return "".join(out).encode()
 

@@ -6,8 +6,9 @@ GIS table shows as columns. What is in it is what the public map shows: roadwork
 incidents on the road now. With ``active_on`` it looks back or ahead: public works and (not cancelled)
 incidents in effect then.
 
-PostgreSQL writes the whole document: each feature with json_build_object and ST_AsGeoJSON, joined with
-string_agg; Python adds nothing but the bytes' encoding.
+PostgreSQL writes the whole document: each feature's properties with json_build_object, the feature around them
+and ST_AsGeoJSON's text with concat (a json_build_object around the geometry would parse that text again, as
+json, for nothing), joined with string_agg; Python adds nothing but the bytes' encoding.
 """
 
 from __future__ import annotations
@@ -49,11 +50,9 @@ _INCIDENTS_WHERE = "i.status = ANY(%(incident_statuses)s)"
 
 _DOCUMENT_SQL = f"""
 WITH features AS (
-    SELECT lower(r.period) AS start, r.id, json_build_object(
-        'type', 'Feature',
-        'id', r.id,
-        'geometry', ST_AsGeoJSON(ST_Transform(r.geometry, 4326), 6)::json,
-        'properties', json_build_object(
+    SELECT lower(r.period) AS start, r.id, concat(
+        '{{{{"type" : "Feature", "id" : "', r.id, '", "geometry" : ', ST_AsGeoJSON(ST_Transform(r.geometry, 4326), 6),
+        ', "properties" : ', json_build_object(
             'item', 'roadwork',
             'reference', r.reference,
             'title', r.title,
@@ -75,19 +74,21 @@ WITH features AS (
             'max_height_m', r.max_height_m,
             'max_weight_t', r.max_weight_t,
             'speed_limit_kmh', r.speed_limit_kmh,
-            'detours', (SELECT count(*) FROM roadworks_detour AS d WHERE d.roadwork_id = r.id),
+            'detours', coalesce(detours.n, 0),
             'updated', {_utc("r.updated_at")}
-        )
-    )::text AS feature
+        ), '}}}}'
+    ) AS feature
     FROM roadworks_roadwork AS r
     JOIN accounts_organisation AS o ON o.id = r.organisation_id
+    -- One grouped pass over the detours rather than a look-up per work.
+    LEFT JOIN (SELECT d.roadwork_id, count(*) AS n FROM roadworks_detour AS d GROUP BY d.roadwork_id) AS detours
+           ON detours.roadwork_id = r.id
     WHERE {{roadworks_where}}
     UNION ALL
-    SELECT i.occurred_at, i.id, json_build_object(
-        'type', 'Feature',
-        'id', i.id,
-        'geometry', ST_AsGeoJSON(ST_Transform(coalesce(i.affected_line, i.location), 4326), 6)::json,
-        'properties', json_build_object(
+    SELECT i.occurred_at, i.id, concat(
+        '{{{{"type" : "Feature", "id" : "', i.id, '", "geometry" : ',
+        ST_AsGeoJSON(ST_Transform(coalesce(i.affected_line, i.location), 4326), 6),
+        ', "properties" : ', json_build_object(
             'item', 'incident',
             'kind', i.kind,
             'description', i.description,
@@ -98,8 +99,8 @@ WITH features AS (
             'direction', i.direction,
             'lanes_blocked', i.lanes_blocked,
             'updated', {_utc("i.updated_at")}
-        )
-    )::text
+        ), '}}}}'
+    )
     FROM traffic_incident AS i
     WHERE {{incidents_where}}
 )

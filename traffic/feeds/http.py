@@ -20,6 +20,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -80,17 +81,46 @@ def gzip_etag(etag: str) -> str:
     return quote_etag(etag.strip('"') + "-gzip")
 
 
+# The gzipped bodies this process sent last, by the identity ETag they were compressed from, newest last, up to
+# this many bytes in all. A full answer to a gzip client then costs one small Redis read (the header entry, which
+# still decides what is current) instead of reading megabytes from Redis and unpickling them on every request.
+# The ETag names the uncompressed bytes (a hash of them) and gzip with mtime=0 always makes the same bytes of
+# them, so an entry can never be paired with other content, whichever feed, variant or fingerprint it came from.
+LOCAL_GZIP_BYTES = 32 * 1024 * 1024
+_local_gzip: OrderedDict[str, bytes] = OrderedDict()
+_local_gzip_lock = threading.Lock()
+
+
+def _remember_gzip(etag: str, compressed: bytes) -> None:
+    if len(compressed) > LOCAL_GZIP_BYTES // 4:  # one huge body must not push out every other feed
+        return
+    with _local_gzip_lock:
+        _local_gzip[etag] = compressed
+        _local_gzip.move_to_end(etag)
+        total = sum(len(body) for body in _local_gzip.values())
+        while total > LOCAL_GZIP_BYTES:
+            total -= len(_local_gzip.popitem(last=False)[1])
+
+
 def _cached_gzip(key: str, etag: str) -> bytes | None:
     """The gzipped variant of the body with this identity ETag, if it was compressed already."""
+    with _local_gzip_lock:
+        compressed = _local_gzip.get(etag)
+    if compressed is not None:
+        return compressed
     entry: tuple[bytes, str] | None = cache.get(key + GZIP_KEY_SUFFIX)
     # The identity ETag is part of the entry, so compressed bytes can never be paired with another body.
-    return entry[0] if entry is not None and entry[1] == etag else None
+    if entry is None or entry[1] != etag:
+        return None
+    _remember_gzip(etag, entry[0])
+    return entry[0]
 
 
 def _gzip_and_cache(key: str, body: bytes, etag: str) -> bytes:
     # mtime=0: the same body always compresses to the same bytes.
     compressed = gzip.compress(body, compresslevel=6, mtime=0)
     cache.set(key + GZIP_KEY_SUFFIX, (compressed, etag), CACHE_SECONDS)
+    _remember_gzip(etag, compressed)
     return compressed
 
 

@@ -41,7 +41,15 @@ from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentDirection, Incident
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
-from .wzdx import PLANNER_SQL, Sources, event_id, feature_text, feed_info_from_settings, json_object_sql, rfc3339
+from .wzdx import (
+    PLANNER_SQL,
+    Sources,
+    event_id,
+    feed_info_from_settings,
+    grouped_features,
+    json_object_sql,
+    rfc3339,
+)
 
 TDX_VERSION = "1.1"
 CONTENT_TYPE = "application/geo+json"
@@ -68,9 +76,8 @@ class IncidentEventRow(NamedTuple):
     organisation_name: str | None
     organisation_email: str | None
     update_date: str
-    core_details: str
-    properties: str
-    geometry: str
+    head: str  # the Feature's text after its id, up to the end of core_details without its closing brace
+    tail: str  # the rest of the Feature's text: the other properties and the geometry (see wzdx.EventRow)
 
 
 def _utc(column: str) -> str:
@@ -84,6 +91,16 @@ def _braces(sql: str) -> str:
 
 def _quoted(expression: str) -> str:
     return f"""'"' || {expression} || '"'"""
+
+
+def _types_of_incident(kind: str, injured: str) -> str:
+    """SQL for the types_of_incident JSON text of an incident of `kind`, `injured` or not."""
+    return f"""coalesce((
+            SELECT json_agg(json_build_object('incident_category', t.category, 'incident_type', t.type,
+                                              'description', %(labels)s::jsonb ->> {kind}) ORDER BY t.n)::text
+            FROM (SELECT %(types)s::jsonb -> {kind} ->> 0, %(types)s::jsonb -> {kind} ->> 1, 1
+                  UNION ALL SELECT 'crash', 'injury', 2 WHERE {injured}) AS t(category, type, n)
+            WHERE t.type IS NOT NULL), '[]')"""
 
 
 _CORE_DETAILS = json_object_sql(
@@ -107,12 +124,8 @@ _CORE_DETAILS = json_object_sql(
 _PROPERTIES = json_object_sql(
     (
         "types_of_incident",
-        """coalesce((
-            SELECT json_agg(json_build_object('incident_category', t.category, 'incident_type', t.type,
-                                              'description', %(labels)s::jsonb ->> e.kind) ORDER BY t.n)::text
-            FROM (SELECT %(types)s::jsonb -> e.kind ->> 0, %(types)s::jsonb -> e.kind ->> 1, 1
-                  UNION ALL SELECT 'crash', 'injury', 2 WHERE e.injured) AS t(category, type, n)
-            WHERE t.type IS NOT NULL), '[]')""",
+        # Written once per kind and injury (the kinds CTE); the expression itself only for a kind without a label.
+        f"coalesce(e.types_text, {_types_of_incident('e.kind', 'e.injured')})",
     ),
     ("start_date", _quoted(_utc("e.occurred_at"))),
     ("end_date", _quoted(_utc("coalesce(e.cleared_at, e.expected_clearance_at)")), True),
@@ -128,19 +141,30 @@ _PROPERTIES = json_object_sql(
     ),
 )
 
+_INJURED = """a.id IS NOT NULL AND coalesce(a.killed, 0) + coalesce(a.seriously_injured, 0)
+                                + coalesce(a.slightly_injured, 0) > 0"""
+
 _ROWS_SQL = f"""
-WITH incidents AS (
-    SELECT i.*, o.name AS organisation_name, o.email AS organisation_email,
-           a.id IS NOT NULL AND coalesce(a.killed, 0) + coalesce(a.seriously_injured, 0)
-                                + coalesce(a.slightly_injured, 0) > 0 AS injured
+-- types_of_incident depends on the kind and the injuries only: its sixteen texts are written once, not per event
+-- (measured at 10,000 incidents: a fifth of the query).
+WITH kinds AS (
+    SELECT k.kind, k.injured, {_braces(_types_of_incident("k.kind", "k.injured"))} AS types_text
+    FROM jsonb_object_keys(%(labels)s::jsonb) AS labels(kind)
+    CROSS JOIN LATERAL (VALUES (labels.kind, false), (labels.kind, true)) AS k(kind, injured)
+),
+incidents AS (
+    SELECT i.*, o.name AS organisation_name, o.email AS organisation_email, {_INJURED} AS injured, t.types_text
     FROM traffic_incident AS i
     LEFT JOIN accounts_organisation AS o ON o.id = i.organisation_id
     LEFT JOIN traffic_accident AS a ON a.incident_id = i.id
+    LEFT JOIN kinds AS t ON t.kind = i.kind AND t.injured = ({_INJURED})
     WHERE {{where}}
 ),
 -- The texts are the same for both directions of an incident: written once per incident.
 texts AS (
-    SELECT e.*, {_braces(_CORE_DETAILS)} AS core_details, {_braces(_PROPERTIES)} AS properties,
+    SELECT e.*,
+           '","type":"Feature","properties":{{{{"core_details":' || left({_braces(_CORE_DETAILS)}, -1) AS head,
+           '}}}},' || substr({_braces(_PROPERTIES)}, 2) || ',"geometry":' AS tail_start,
            {_utc("e.updated_at")} AS update_text
     FROM incidents AS e
 ),
@@ -158,8 +182,7 @@ events AS (
 SELECT e.id::text,
        CASE WHEN e.reversed AND e.direction = %(both)s THEN 'backward' ELSE '' END,
        e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
-       e.core_details, e.properties,
-       ST_AsGeoJSON(e.geom, 6)
+       e.head, e.tail_start || ST_AsGeoJSON(e.geom, 6) || '}}}}'
 FROM events AS e
 ORDER BY e.occurred_at DESC, e.id, e.reversed
 """
@@ -213,33 +236,18 @@ def incident_fingerprint(*, filters: FeedFilters | None = None) -> str:
     return ":".join([str(count), stamp, *(str(v or 0) for v in versions)])
 
 
+def _incident_related(row, this: str, ids: list[str], group) -> list[tuple[str, str]]:
+    return [("related-incident", other) for other in ids if other != this]
+
+
+def _event_id(row: IncidentEventRow) -> str:
+    return event_id(row[0], row[1])
+
+
 def build(rows: Iterable[IncidentEventRow], *, now: datetime, feed_info: Mapping[str, Any]) -> bytes:
     """The RoadIncidentFeed document as UTF-8 bytes. Pure: everything it writes comes from its arguments."""
-    features: list[str] = []
     sources = Sources()
-    group: list[IncidentEventRow] = []
-
-    def flush() -> None:
-        if len(group) == 1:  # the common case: one event, naming no other
-            row = group[0]
-            features.append(
-                feature_text(event_id(row.incident_id, row.key), row.core_details, [], row.properties, row.geometry)
-            )
-            group.clear()
-            return
-        ids = [event_id(row.incident_id, row.key) for row in group]
-        for this, row in zip(ids, group, strict=True):
-            related = [("related-incident", other) for other in ids if other != this]
-            features.append(feature_text(this, row.core_details, related, row.properties, row.geometry))
-        group.clear()
-
-    for row in rows:
-        if group and group[0].incident_id != row.incident_id:
-            flush()
-        group.append(row)
-        sources.add(row.organisation_id, row.organisation_name, row.organisation_email, row.update_date)
-    if group:
-        flush()
+    features = grouped_features(rows, _event_id, _incident_related, sources)
 
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     header = {

@@ -93,6 +93,16 @@ WARNING_PREFIX = "warning: "
 # Characters XML 1.0 cannot carry at all; a description pasted from elsewhere may hold them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+# Most texts hold nothing to escape and no character XML cannot carry: one regex search finds out, far cheaper
+# than escape()'s replace calls on every text (measured at 10,000 items: a fifth of the build).
+_NEEDS_ESCAPING = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTRIBUTE_NEEDS_QUOTING = re.compile("[&<>\"'\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _attribute(value: str) -> str:
+    """quoteattr(value), without its work for the usual value (an id, a language code) that needs none."""
+    return quoteattr(_NOT_XML.sub("", value)) if _ATTRIBUTE_NEEDS_QUOTING.search(value) else f'"{value}"'
+
 
 # --- Mapping ---------------------------------------------------------------------------------------------------
 
@@ -146,6 +156,8 @@ def _street(names: Iterable[str], fallback: str) -> str:
 def cifs_items(roadworks: Iterable[RoadworkRow], incidents: Iterable[IncidentRow]) -> Iterator[dict[str, Any]]:
     """One dict per CIFS incident, keys in XSD element order (``id`` first, for the attribute)."""
     publisher = settings.AUMAN_FEED_PUBLISHER
+    # Looked up once, in the active language (the builders set it): a lazy label costs a gettext per incident.
+    labels = {kind.value: str(kind.label) for kind in IncidentKind}
     for work in roadworks:
         kind, subtype = ROADWORK_TYPES.get(work.traffic_management, ("HAZARD", "HAZARD_ON_ROAD_CONSTRUCTION"))
         both = work.from_area or work.direction == Direction.BOTH
@@ -193,7 +205,7 @@ def cifs_items(roadworks: Iterable[RoadworkRow], incidents: Iterable[IncidentRow
             "source": {"reference": publisher, "name": publisher},
             "type": kind,
             "subtype": subtype,
-            "description": _clip(incident.description or str(IncidentKind(incident.kind).label)),
+            "description": _clip(incident.description or labels[incident.kind]),
             "location": location,
             "starttime": incident.occurred,
         }
@@ -207,7 +219,7 @@ def cifs_items(roadworks: Iterable[RoadworkRow], incidents: Iterable[IncidentRow
 
 
 def _text(value: str) -> str:
-    return escape(_NOT_XML.sub("", value))
+    return escape(_NOT_XML.sub("", value)) if _NEEDS_ESCAPING.search(value) else value
 
 
 def _element(name: str, value: Any, out: list[str]) -> None:
@@ -236,7 +248,7 @@ def _incident_xml(item: dict[str, Any]) -> str:
     # One f-string per element of a known shape: about twice as fast as walking the dict for 10,000 items.
     source, location = item["source"], item["location"]
     parts = [
-        f"<incident id={quoteattr(_NOT_XML.sub('', item['id']))}>"
+        f"<incident id={_attribute(item['id'])}>"
         f"<creationtime>{item['creationtime']}</creationtime><updatetime>{item['updatetime']}</updatetime>"
         f"<source><reference>{_text(source['reference'])}</reference><name>{_text(source['name'])}</name></source>"
         f"<type>{item['type']}</type><subtype>{item['subtype']}</subtype>"
