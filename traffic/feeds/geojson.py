@@ -1,7 +1,8 @@
 """A plain GeoJSON FeatureCollection (RFC 7946) of everything public, for GIS tools (QGIS, ArcGIS, Leaflet).
 
 Unlike WZDx and TDx it keeps every geometry as drawn (polygons, multi-lines, points) and flat properties that a
-GIS table shows as columns. What is in it is what the public map shows: roadworks as roadworks.selectors'
+GIS table shows as columns. With them, the items of external sources marked include_in_city_feeds (item
+"external", the source named). What is in it is what the public map shows: roadworks as roadworks.selectors'
 ``public_roadworks_q`` has them (approved, running, and completed ones for ``AUMAN_PUBLIC_COMPLETED_DAYS``) and
 incidents on the road now. With ``active_on`` it looks back or ahead: public works and (not cancelled)
 incidents in effect then.
@@ -47,10 +48,13 @@ _ROADWORKS_WHERE = (
     "(r.status = ANY(%(running)s) OR (r.status = %(completed)s AND upper(r.period) >= %(completed_since)s))"
 )
 _INCIDENTS_WHERE = "i.status = ANY(%(incident_statuses)s)"
+# External items: only of enabled sources the city republishes; without active_on, those not ended yet.
+_EXTERNAL_WHERE = "s.enabled AND s.include_in_city_feeds"
+_EXTERNAL_CURRENT = " AND (upper(x.period) IS NULL OR upper(x.period) >= %(now)s)"
 
 _DOCUMENT_SQL = f"""
 WITH features AS (
-    SELECT lower(r.period) AS start, r.id, concat(
+    SELECT lower(r.period) AS start, r.id::text AS id, concat(
         '{{{{"type" : "Feature", "id" : "', r.id, '", "geometry" : ', ST_AsGeoJSON(ST_Transform(r.geometry, 4326), 6),
         ', "properties" : ', json_build_object(
             'item', 'roadwork',
@@ -85,7 +89,7 @@ WITH features AS (
            ON detours.roadwork_id = r.id
     WHERE {{roadworks_where}}
     UNION ALL
-    SELECT i.occurred_at, i.id, concat(
+    SELECT i.occurred_at, i.id::text, concat(
         '{{{{"type" : "Feature", "id" : "', i.id, '", "geometry" : ',
         ST_AsGeoJSON(ST_Transform(coalesce(i.affected_line, i.location), 4326), 6),
         ', "properties" : ', json_build_object(
@@ -103,6 +107,27 @@ WITH features AS (
     )
     FROM traffic_incident AS i
     WHERE {{incidents_where}}
+    UNION ALL
+    -- Items of external sources the city republishes (interop: enabled and include_in_city_feeds), marked as such.
+    SELECT lower(x.period), concat('ext-', x.source_id, '-', x.source_item_id), concat(
+        '{{{{"type" : "Feature", "id" : ', to_json(concat('ext-', x.source_id, '-', x.source_item_id))::text,
+        ', "geometry" : ', ST_AsGeoJSON(ST_Transform(x.geometry, 4326), 6),
+        ', "properties" : ', json_build_object(
+            'item', 'external',
+            'source', s.name,
+            'source_item_id', x.source_item_id,
+            'kind', x.kind,
+            'title', x.title,
+            'description', x.description,
+            'restriction', x.restriction,
+            'start', {_utc("lower(x.period)")},
+            'end', {_utc("upper(x.period)")},
+            'updated', {_utc("x.updated_at")}
+        ), '}}}}'
+    )
+    FROM interop_externalitem AS x
+    JOIN interop_externalsource AS s ON s.id = x.source_id
+    WHERE {{external_where}}
 )
 SELECT '{{{{"type":"FeatureCollection","features":[' || coalesce(string_agg(feature, ',' ORDER BY start, id), '')
        || ']}}}}'
@@ -115,12 +140,17 @@ SELECT (SELECT concat_ws(':', count(*), max(r.updated_at), sum(r.xmin::text::big
         FROM roadworks_roadwork AS r JOIN accounts_organisation AS o ON o.id = r.organisation_id
         WHERE {roadworks_where}),
        (SELECT concat_ws(':', count(*), max(i.updated_at), sum(i.xmin::text::bigint))
-        FROM traffic_incident AS i WHERE {incidents_where})
+        FROM traffic_incident AS i WHERE {incidents_where}),
+       (SELECT concat_ws(':', count(*), max(x.updated_at), sum(x.xmin::text::bigint), sum(s.xmin::text::bigint))
+        FROM interop_externalitem AS x JOIN interop_externalsource AS s ON s.id = x.source_id
+        WHERE {external_where})
 """
 
 
 def _where(now: datetime, filters: FeedFilters) -> tuple[dict[str, str], dict[str, Any]]:
     roadworks_extra, params = filters.sql("r")
+    external_extra, external_params = filters.sql("x")
+    params.update(external_params)
     incidents_extra, incident_params = filters.sql("i", geometry="location")
     params.update(incident_params)
     params.update(
@@ -134,7 +164,13 @@ def _where(now: datetime, filters: FeedFilters) -> tuple[dict[str, str], dict[st
     if filters.active_on:
         roadworks_where = "r.status = ANY(%(all_public)s)" + roadworks_extra
         params["all_public"] = [*RUNNING_STATUSES, RoadworkStatus.COMPLETED]
-    return {"roadworks_where": roadworks_where, "incidents_where": _INCIDENTS_WHERE + incidents_extra}, params
+    external_where = _EXTERNAL_WHERE + external_extra + ("" if filters.active_on else _EXTERNAL_CURRENT)
+    params["now"] = now
+    return {
+        "roadworks_where": roadworks_where,
+        "incidents_where": _INCIDENTS_WHERE + incidents_extra,
+        "external_where": external_where,
+    }, params
 
 
 def document(*, now: datetime, filters: FeedFilters | None = None) -> bytes:
