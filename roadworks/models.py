@@ -467,6 +467,13 @@ class Conflict(models.Model):
         ]
         indexes = [
             GistIndex(fields=["place"], name="conflict_place_gist"),
+            # A layer item's unsettled conflicts (rule C4 re-checks a corridor's works when one of them changes):
+            # without it, each per-roadwork run read every conflict of the rule (7 to 30 ms at 100,000 works).
+            models.Index(
+                fields=["rule", "layer_object_id"],
+                condition=~Q(status="resolved"),
+                name="conflict_open_layer_item_idx",
+            ),
             # The notification task's query: episodes not notified yet.
             models.Index(
                 fields=["opened_at"],
