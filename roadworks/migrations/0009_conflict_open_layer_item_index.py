@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='conflict',
-            index=models.Index(condition=models.Q(('status', 'resolved'), _negated=True), fields=['rule', 'layer_object_id'], name='conflict_open_layer_item_idx'),
+            index=models.Index(condition=models.Q(('status', 'resolved'), _negated=True), fields=['layer_object_id', 'rule'], name='conflict_open_layer_item_idx'),
         ),
     ]
