@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -21,6 +22,8 @@ MSG_POLL_FAILED = _("{name}: the poll failed: {error}")
 
 @admin.register(ExternalSource)
 class ExternalSourceAdmin(admin.ModelAdmin):
+    # A source URL typed without a scheme is https (Django 6's default; 5.2 still warns about assuming http).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "name",
         "format",
