@@ -28,15 +28,18 @@ def _from(address: str) -> Client:
     return Client(REMOTE_ADDR=address)
 
 
-def test_the_feeds_answer_429_with_retry_after_once_a_client_used_its_share(settings):
+def test_the_feeds_answer_429_with_retry_after_once_a_client_used_its_share(settings, monkeypatch):
+    from auman import ratelimit
+
     settings.AUMAN_RATE_FEEDS = "3/m"
+    # 17.5 s into a one-minute window: the client must wait the rest of it, 42.5 s, rounded up.
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 60 * 29_000_000 + 17.5)
     client = _from("203.0.113.7")
     assert [client.get(FEED).status_code for _ in range(3)] == [200, 200, 200]
     refused = client.get(FEED)
     assert refused.status_code == 429
-    wait = int(refused["Retry-After"])
-    assert 1 <= wait <= 60
-    assert refused.json()["detail"] == str(MSG_RATE_LIMITED).format(seconds=wait)
+    assert refused["Retry-After"] == "43"
+    assert refused.json()["detail"] == str(MSG_RATE_LIMITED).format(seconds=43)
 
 
 def test_the_feed_limit_is_per_client(settings):
