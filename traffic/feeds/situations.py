@@ -29,6 +29,7 @@ from roadworks.models import Direction, RoadworkStatus
 from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentDirection, IncidentStatus
 
 from .filters import FeedFilters
+from .wzdx import PART_AS_LINE_SQL
 
 # Works on the road or coming, as in the WZDx feed; with active_on, also works that have been completed,
 # so a consumer can look back.
@@ -127,32 +128,18 @@ def _poslist(geometry: str) -> str:
 
 
 # The separate parts of a geometry as lines in its own CRS, in digitising direction. A polygon becomes the long
-# centre line of its minimum rotated rectangle (corners c1..c4); a degenerate one gives no line.
-_LINES = """
+# centre line of its minimum rotated rectangle, as in the WZDx feed (wzdx.PART_AS_LINE_SQL); a degenerate one gives
+# no line.
+_LINES = (
+    """
     SELECT part.path, line.geom
     FROM ST_Dump(CASE WHEN ST_GeometryType({geometry}) = 'ST_MultiLineString'
                       THEN ST_LineMerge({geometry}, true) ELSE {geometry} END) AS part
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN ST_Dimension(part.geom) = 1 THEN part.geom
-                    WHEN ring IS NULL THEN NULL
-                    WHEN ST_Distance(ST_PointN(ring, 1), ST_PointN(ring, 2))
-                         >= ST_Distance(ST_PointN(ring, 2), ST_PointN(ring, 3))
-                    THEN ST_MakeLine(ST_Centroid(ST_MakeLine(ST_PointN(ring, 4), ST_PointN(ring, 1))),
-                                     ST_Centroid(ST_MakeLine(ST_PointN(ring, 3), ST_PointN(ring, 2))))
-                    ELSE ST_MakeLine(ST_Centroid(ST_MakeLine(ST_PointN(ring, 1), ST_PointN(ring, 2))),
-                                     ST_Centroid(ST_MakeLine(ST_PointN(ring, 4), ST_PointN(ring, 3))))
-               END AS geom
-        -- OFFSET 0 keeps each subquery from being pulled up, which would write its expression into every
-        -- reference: the envelope was computed some twenty times per polygon (EXPLAIN ANALYZE: 130 us per
-        -- polygon, half the query at 10,000 works), now once.
-        FROM (SELECT CASE WHEN ST_GeometryType(envelope.geom) = 'ST_Polygon' THEN ST_ExteriorRing(envelope.geom) END
-                     AS ring
-              FROM (SELECT CASE WHEN ST_Dimension(part.geom) = 2 THEN ST_OrientedEnvelope(part.geom) END AS geom
-                    OFFSET 0) AS envelope
-              OFFSET 0) AS outline
-    ) AS line
-    WHERE line.geom IS NOT NULL
 """
+    + PART_AS_LINE_SQL.replace("{part}", "part.geom")
+    + """    WHERE line.geom IS NOT NULL
+"""
+)
 
 
 def _lines_array(geometry: str, *, reverse_if: str | None = None) -> str:

@@ -134,19 +134,11 @@ def _utc(column: str) -> str:
 _IN_FEED = "r.status = ANY(%(statuses)s) AND r.period && tstzrange(%(since)s, NULL)"
 _IN_FEED_ACTIVE_ON = "r.status = ANY(%(statuses)s)"
 
-# The separate parts of a geometry as lines in WGS84, in digitising direction, numbered from 1. A polygon
-# becomes the long centre line of its minimum rotated rectangle (corners c1..c4).
-_PARTS = """
-    SELECT part.n, ST_Transform(line.geom, 4326) AS geom
-    -- Join the pieces of a line drawn in several strokes, keeping their direction.
-    FROM (SELECT CASE WHEN ST_GeometryType({geometry}) = 'ST_MultiLineString'
-                      THEN ST_LineMerge({geometry}, true) ELSE {geometry} END AS whole) AS merged
-    -- ST_GeometryN(g, 1) of a single geometry is g itself; this costs a third of ST_Dump, which builds a
-    -- result set per row (measured at 10,000 works: 150 ms against 50 ms).
-    CROSS JOIN LATERAL generate_series(1, ST_NumGeometries(merged.whole)) AS numbers(n)
-    CROSS JOIN LATERAL (SELECT numbers.n, ST_GeometryN(merged.whole, numbers.n) AS geom) AS part
+# The line for one part: a line as it is; a polygon becomes the long centre line of its minimum rotated rectangle
+# (corners c1..c4); NULL for anything else or a degenerate shape. Shared with situations.py (Waze, DATEX II).
+PART_AS_LINE_SQL = """
     CROSS JOIN LATERAL (
-        SELECT CASE WHEN ST_Dimension(part.geom) = 1 THEN part.geom
+        SELECT CASE WHEN ST_Dimension({part}) = 1 THEN {part}
                     WHEN ST_Distance(c1, c2) >= ST_Distance(c2, c3)
                     THEN ST_MakeLine(ST_Centroid(ST_MakeLine(c4, c1)), ST_Centroid(ST_MakeLine(c3, c2)))
                     ELSE ST_MakeLine(ST_Centroid(ST_MakeLine(c1, c2)), ST_Centroid(ST_MakeLine(c4, c3)))
@@ -155,14 +147,30 @@ _PARTS = """
         -- every use of a corner: it was computed about ten times per polygon (EXPLAIN ANALYZE), now once.
         FROM (SELECT ST_PointN(ring, 1) AS c1, ST_PointN(ring, 2) AS c2,
                      ST_PointN(ring, 3) AS c3, ST_PointN(ring, 4) AS c4
-              FROM (SELECT CASE WHEN ST_Dimension(part.geom) = 2
-                                THEN ST_ExteriorRing(ST_OrientedEnvelope(part.geom)) END AS ring
+              FROM (SELECT CASE WHEN ST_Dimension({part}) = 2
+                                THEN ST_ExteriorRing(ST_OrientedEnvelope({part})) END AS ring
                     OFFSET 0) AS envelope
               OFFSET 0) AS corners
     ) AS line
-    -- A degenerate shape (a zero-area polygon from a raw import; the API refuses those) has no line.
+"""
+
+# The separate parts of a geometry as lines in WGS84, in digitising direction, numbered from 1. A polygon
+# becomes the long centre line of its minimum rotated rectangle (corners c1..c4).
+_PARTS = (
+    """
+    SELECT part.n, ST_Transform(line.geom, 4326) AS geom
+    -- Join the pieces of a line drawn in several strokes, keeping their direction.
+    FROM (SELECT CASE WHEN ST_GeometryType({geometry}) = 'ST_MultiLineString'
+                      THEN ST_LineMerge({geometry}, true) ELSE {geometry} END AS whole) AS merged
+    -- ST_GeometryN(g, 1) of a single geometry is g itself; this costs a third of ST_Dump, which builds a
+    -- result set per row (measured at 10,000 works: 150 ms against 50 ms).
+    CROSS JOIN LATERAL generate_series(1, ST_NumGeometries(merged.whole)) AS numbers(n)
+    CROSS JOIN LATERAL (SELECT numbers.n, ST_GeometryN(merged.whole, numbers.n) AS geom) AS part"""
+    + PART_AS_LINE_SQL.replace("{part}", "part.geom")
+    + """    -- A degenerate shape (a zero-area polygon from a raw import; the API refuses those) has no line.
     WHERE line.geom IS NOT NULL AND NOT ST_IsEmpty(line.geom) AND ST_NPoints(line.geom) >= 2
 """
+)
 
 
 def _quoted(expression: str) -> str:
