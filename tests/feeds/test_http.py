@@ -163,4 +163,36 @@ def test_a_304_needs_only_the_small_header_entry_and_an_evicted_body_is_built_ag
     # a full answer builds the body again, and its ETag names the bytes it sends
     again = client.get(url)
     assert again.status_code == 200 and json.loads(again.content)["features"]
-    assert again["ETag"] == f'"{hashlib.blake2b(again.content, digest_size=16).hexdigest()}"'
+    assert again["ETag"] == f'"{hashlib.sha256(again.content).hexdigest()[:32]}"'
+
+
+def test_a_fresh_build_is_cached_only_once_the_answer_has_been_sent(some_data):
+    from django.core.cache import cache
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    from traffic.feeds.http import CACHE_KEY_PREFIX
+
+    url = MY_URLS[0]
+    response = resolve(url).func(RequestFactory().get(url))
+    assert response.status_code == 200
+    # The answer is ready, the cache still empty: the client does not wait for the write into Redis.
+    assert cache.keys(f"{CACHE_KEY_PREFIX}:*") == []
+
+    # What the WSGI server does after the last byte (without closing the test's database connection, as
+    # Django's test client does it).
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+
+    entries = cache.keys(f"{CACHE_KEY_PREFIX}:*")
+    assert len(entries) == 2  # body and header
+    body_key = min(entries, key=len)
+    assert cache.get(body_key)[0] == response.content and cache.get(body_key)[1] == response["ETag"]
+    # and the next request is answered from it, without a build
+    again = resolve(url).func(RequestFactory().get(url, headers={"If-None-Match": response["ETag"]}))
+    assert again.status_code == 304

@@ -183,12 +183,41 @@ def recent_fingerprint(name: str, variant: Mapping[str, str], take: Callable[[],
     return value
 
 
+def body_etag(body: bytes) -> str:
+    """A strong ETag: it names these exact bytes, so byte-range and If-Match semantics hold too, and bytes built
+    again unchanged (a GeoJSON feed after its entry was evicted) keep their ETag. SHA-256 because the CPU does it
+    (SHA-NI): 6.7 ms for 12 MB where BLAKE2b took 12.7 ms; 128 bits of it are plenty to tell versions apart."""
+    return quote_etag(hashlib.sha256(body).hexdigest()[:32])
+
+
 def _build_entry(build: Callable[[datetime], bytes]) -> CachedFeed:
     now = timezone.now()
     body = build(now)
-    # A strong ETag: it names these exact bytes, so byte-range and If-Match semantics hold too.
-    etag = quote_etag(hashlib.blake2b(body, digest_size=16).hexdigest())
-    return body, etag, int(now.timestamp())
+    return body, body_etag(body), int(now.timestamp())
+
+
+def _store(key: str, entry: CachedFeed) -> None:
+    cache.set(key, entry, CACHE_SECONDS)
+    cache.set(key + HEADER_KEY_SUFFIX, (entry[1], entry[2], len(entry[0])), CACHE_SECONDS)
+
+
+class FeedResponse(HttpResponse):
+    """A response that writes the freshly built feed into the cache once it has been sent.
+
+    The WSGI server calls close() after the last byte has gone out (Django's test client does the same), so the
+    client that waited for a cold build does not also wait for megabytes to travel into Redis: 50 ms for a 12 MB
+    WZDx feed, 200 ms for DATEX II. Requests arriving meanwhile find no entry and build as they would during the
+    build itself."""
+
+    after_send: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            job, self.after_send = self.after_send, None
+            if job is not None:
+                job()
 
 
 def serve_feed(
@@ -216,6 +245,9 @@ def serve_feed(
     The fingerprint must be taken before ``build`` reads the rows: bytes built from data newer
     than the fingerprint are harmless (the next request sees a new fingerprint and rebuilds),
     bytes older than their key would be stale until the data changed again.
+
+    Bytes this request built go into the cache after the answer has been sent (FeedResponse.close), except on a
+    304, which is answered at once anyway.
     """
     if callable(fingerprint):
         fingerprint = recent_fingerprint(name, variant or {}, fingerprint)
@@ -225,13 +257,14 @@ def serve_feed(
     # what limited serving).
     header: FeedHeader | None = cache.get(key + HEADER_KEY_SUFFIX)
     entry: CachedFeed | None = None
+    built: CachedFeed | None = None  # built by this request: cached once the answer is out (FeedResponse)
     if header is None:
         entry = cache.get(key)
         if entry is None:
-            entry = _build_entry(build)
-            cache.set(key, entry, CACHE_SECONDS)
+            entry = built = _build_entry(build)
+        else:
+            cache.set(key + HEADER_KEY_SUFFIX, (entry[1], entry[2], len(entry[0])), CACHE_SECONDS)
         header = (entry[1], entry[2], len(entry[0]))
-        cache.set(key + HEADER_KEY_SUFFIX, header, CACHE_SECONDS)
     etag, built_at, size = header
 
     # Compressed here rather than by GZipMiddleware: the middleware would compress again on every request and
@@ -241,7 +274,7 @@ def serve_feed(
     if compress:
         etag = gzip_etag(etag)
 
-    response = HttpResponse(content_type=content_type)
+    response = FeedResponse(content_type=content_type)
     patch_vary_headers(response, ("Accept-Encoding",))
     response["ETag"] = etag
     response["Last-Modified"] = http_date(built_at)
@@ -250,6 +283,8 @@ def serve_feed(
     # without it; a 304 keeps ETag, Last-Modified and Cache-Control from the full response.
     conditional = get_conditional_response(request, etag=etag, last_modified=built_at, response=response)
     if conditional is not response:  # 304 (or 412): no body needed, none read or compressed
+        if built is not None:  # rebuilt to the bytes the client has: a 304 is short, store at once
+            _store(key, built)
         return _cors(conditional)
 
     compressed = _cached_gzip(key, identity_etag) if compress else None
@@ -259,9 +294,7 @@ def serve_feed(
         if entry is None or entry[1] != identity_etag:
             # The body was evicted (or replaced) while its header stayed: build again and answer with what
             # was built, under its own ETag, so header and body never disagree.
-            entry = _build_entry(build)
-            cache.set(key, entry, CACHE_SECONDS)
-            cache.set(key + HEADER_KEY_SUFFIX, (entry[1], entry[2], len(entry[0])), CACHE_SECONDS)
+            entry = built = _build_entry(build)
             identity_etag, built_at = entry[1], entry[2]
             response["ETag"] = gzip_etag(identity_etag) if compress else identity_etag
             response["Last-Modified"] = http_date(built_at)
@@ -272,4 +305,6 @@ def serve_feed(
         response["Content-Encoding"] = "gzip"
     else:
         response.content = entry[0]
+    if built is not None:
+        response.after_send = functools.partial(_store, key, built)
     return _cors(response)
