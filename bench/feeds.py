@@ -201,18 +201,62 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_
 FROM traffic_incident AS i
 WHERE i.status IN ('reported', 'confirmed')
 """
+# b2: the same rows with every field the feeds draw on (about twenty per item, as the public GeoJSON feed has
+# them), still one bare json_agg(json_build_object(...)) with ST_AsGeoJSON: what PostGIS costs for the content.
+ROADWORKS_FULL_FLOOR_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
+    'type', 'Feature', 'id', r.id, 'geometry', ST_AsGeoJSON(ST_Transform(r.geometry, 4326), 6)::json,
+    'properties', json_build_object(
+        'reference', r.reference, 'title', r.title, 'description', r.description, 'street_names', r.street_names,
+        'organisation', o.name, 'organisation_email', o.email, 'status', r.status, 'start', lower(r.period),
+        'end', upper(r.period), 'daily_start', r.daily_start, 'daily_end', r.daily_end, 'weekdays', r.weekdays,
+        'work_kind', r.work_kind, 'traffic_management', r.traffic_management, 'direction', r.direction,
+        'lanes_affected', r.lanes_affected, 'max_width_m', r.max_width_m, 'max_height_m', r.max_height_m,
+        'max_weight_t', r.max_weight_t, 'speed_limit_kmh', r.speed_limit_kmh, 'created', r.created_at,
+        'updated', r.updated_at,
+        'detours', (SELECT json_agg(json_build_object(
+                        'name', d.name, 'description', d.description, 'start', lower(d.period),
+                        'end', upper(d.period), 'geometry', ST_AsGeoJSON(ST_Transform(d.geometry, 4326), 6)::json))
+                    FROM roadworks_detour AS d WHERE d.roadwork_id = r.id))
+)), '[]'))::text
+FROM roadworks_roadwork AS r
+JOIN accounts_organisation AS o ON o.id = r.organisation_id
+WHERE r.status IN ('approved', 'in_progress') AND upper(r.period) > now()
+"""
+INCIDENTS_FULL_FLOOR_SQL = """
+SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
+    'type', 'Feature', 'id', i.id, 'geometry', ST_AsGeoJSON(ST_Transform(coalesce(i.affected_line, i.location),
+                                                                         4326), 6)::json,
+    'properties', json_build_object(
+        'kind', i.kind, 'description', i.description, 'street', i.street_name, 'status', i.status,
+        'start', i.occurred_at, 'reported', i.reported_at, 'confirmed', i.confirmed_at, 'cleared', i.cleared_at,
+        'expected_clearance', i.expected_clearance_at, 'direction', i.direction, 'lanes_blocked', i.lanes_blocked,
+        'point', ST_AsGeoJSON(ST_Transform(i.location, 4326), 6)::json, 'created', i.created_at,
+        'updated', i.updated_at, 'version', i.version,
+        'accident', (SELECT json_build_object('category', a.category, 'kind', a.kind, 'type', a.type,
+                                              'killed', a.killed, 'seriously_injured', a.seriously_injured,
+                                              'slightly_injured', a.slightly_injured)
+                     FROM traffic_accident AS a WHERE a.incident_id = i.id))
+)), '[]'))::text
+FROM traffic_incident AS i
+WHERE i.status IN ('reported', 'confirmed')
+"""
 # What each feed shows; a feed not named here is taken to show both.
 COVERS = {"wzdx-workzones": ("roadworks",), "tdx-incidents": ("incidents",)}
 
 
-def floor(kind: str) -> int:
+def floor(kind: str, *, full: bool = False) -> int:
     from django.db import connection, transaction
 
     from traffic.feeds.wzdx import PLANNER_SQL
 
+    if full:
+        sql = ROADWORKS_FULL_FLOOR_SQL if kind == "roadworks" else INCIDENTS_FULL_FLOOR_SQL
+    else:
+        sql = ROADWORKS_FLOOR_SQL if kind == "roadworks" else INCIDENTS_FLOOR_SQL
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(PLANNER_SQL)  # the same planner settings the feeds use
-        cursor.execute(ROADWORKS_FLOOR_SQL if kind == "roadworks" else INCIDENTS_FLOOR_SQL)
+        cursor.execute(sql)
         return len(cursor.fetchone()[0])
 
 
@@ -287,14 +331,29 @@ def builders() -> dict[str, Any]:
     }
 
 
-def cold_get(path: str) -> tuple[int, bytes]:
+def cold_get(path: str, *, gzip: bool = False) -> tuple[int, bytes, float, float]:
+    """One GET through the feed's view with nothing cached: (status, body, seconds until the answer is ready,
+    seconds its close() takes afterwards, which is where a fresh build is written into the cache)."""
     from django.core.cache import cache
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
     from django.test import RequestFactory
     from django.urls import resolve
 
     cache.delete_pattern("feed:*")
-    response = resolve(path).func(RequestFactory().get(path, HTTP_HOST="127.0.0.1"))
-    return response.status_code, response.content
+    headers = {"Accept-Encoding": "gzip"} if gzip else {}
+    started = time.perf_counter()
+    response = resolve(path).func(RequestFactory().get(path, HTTP_HOST="127.0.0.1", headers=headers))
+    ready = time.perf_counter() - started
+    # What the WSGI server does after sending, keeping our database connection open as Django's test client does.
+    request_finished.disconnect(close_old_connections)
+    try:
+        started = time.perf_counter()
+        response.close()
+        stored = time.perf_counter() - started
+    finally:
+        request_finished.connect(close_old_connections)
+    return response.status_code, response.content, ready, stored
 
 
 def median_of(func, *, runs: int, warm: bool = True) -> float:
@@ -593,19 +652,21 @@ def main() -> None:
         rows = []
         for feed in FEEDS.values():
             path = reverse(feed.url_name)
-            status, body = cold_get(path)
+            status, body, _, _ = cold_get(path)
             if status != 200:
                 print(f"{feed.key}: HTTP {status}, skipped", flush=True)
                 continue
             covers = COVERS.get(feed.key, ("roadworks", "incidents"))
             for kind in covers:
                 floor(kind)  # warm
+                floor(kind, full=True)
             builder = builders().get(feed.key)
-            ours, floors, builds = [], [], []
+            ours, stores, zipped, floors, full_floors, builds = [], [], [], [], [], []
             for _ in range(args.runs):
-                started = time.perf_counter()
-                cold_get(path)
-                ours.append(time.perf_counter() - started)
+                _, _, ready, stored = cold_get(path)
+                ours.append(ready)
+                stores.append(stored)
+                zipped.append(cold_get(path, gzip=True)[2])
                 if builder is not None:
                     started = time.perf_counter()
                     builder()
@@ -614,18 +675,28 @@ def main() -> None:
                 for kind in covers:
                     floor(kind)
                 floors.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                for kind in covers:
+                    floor(kind, full=True)
+                full_floors.append(time.perf_counter() - started)
             row = {
                 "key": feed.key,
                 "items": sum(counts[kind] for kind in covers),
                 "bytes": len(body),
                 "ours": statistics.median(ours),
+                "store": statistics.median(stores),
+                "gzip": statistics.median(zipped),
                 "build": statistics.median(builds) if builds else float("nan"),
                 "floor": statistics.median(floors),
+                "full_floor": statistics.median(full_floors),
                 "naive": sum(naives[kind] for kind in covers),
             }
             rows.append(row)
             print(
                 f"{feed.key}: {ms(row['ours'])} ms, floor {ms(row['floor'])} ms ({row['ours'] / row['floor']:.2f}x), "
+                f"full floor {ms(row['full_floor'])} ms ({row['ours'] / row['full_floor']:.2f}x), "
+                f"bytes only {ms(row['build'])} ms, stored after sending {ms(row['store'])} ms, "
+                f"gzip answer {ms(row['gzip'])} ms, "
                 f"DRF-gis {ms(row['naive'])} ms ({row['naive'] / row['ours']:.1f}x)",
                 flush=True,
             )
