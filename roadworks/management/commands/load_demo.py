@@ -30,6 +30,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Organisation, Role, User
@@ -740,10 +741,39 @@ def _history(
     return steps
 
 
+MSG_REAL_DATA = _(
+    "This register holds %(count)s roadworks that are not demo data. load_demo would publish demo roadworks and "
+    "incidents in its feeds and create logins with documented passwords. Use --force to load it anyway."
+)
+MSG_PUBLIC_SITE = _(
+    "SITE_URL is %(url)s, a public HTTPS address: demo logins with documented passwords do not belong there. "
+    "Use --force to load the demo data anyway."
+)
+
+
+def refusal() -> str | None:
+    """Why the demo data must not be loaded here, or None. Demo roadworks go into the public feeds and demo users
+    have passwords printed in the README: neither may reach a register in real use by accident."""
+    real = Roadwork.objects.exclude(reference__startswith=DEMO_REFERENCE_PREFIX).count()
+    if real:
+        return str(MSG_REAL_DATA % {"count": real})
+    if settings.SITE_URL.startswith("https://"):
+        return str(MSG_PUBLIC_SITE % {"url": settings.SITE_URL})
+    return None
+
+
 class Command(BaseCommand):
     help = "Load (or refresh) the Mannheim demo data: organisations, demo logins, roadworks, incidents, conflicts."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force", action="store_true", help="load even into a register with real data or on an https site"
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        reason = None if options["force"] else refusal()
+        if reason:
+            raise CommandError(reason)
         now = timezone.now()
         with transaction.atomic():
             organisations = self._organisations()
