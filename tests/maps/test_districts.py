@@ -181,3 +181,26 @@ def test_the_map_data_refuses_an_unknown_district_or_a_bad_day():
     response = Client().get("/map/features.geojson", {"on": "morgen"})
     assert response.status_code == 400
     assert response.json() == {"on": [str(MSG_DAY).format(first="2000-01-01", last="2100-12-31")]}
+
+
+# --- Admin -----------------------------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_and_shows_districts_but_leaves_changes_to_the_file():
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    call_command("load_districts", stdout=StringIO())
+    root = get_user_model().objects.create_superuser("root", "root@example.org", "pw-root-1")
+    web = Client()
+    web.force_login(root)
+    district = District.objects.get(name="Neckarau")
+
+    listing = web.get(reverse("admin:maps_district_changelist"), {"q": "Neckarau"})
+    assert listing.status_code == 200 and "Neckarau" in listing.content.decode()
+    shown = web.get(reverse("admin:maps_district_change", args=[district.pk]))
+    assert shown.status_code == 200 and 'name="_save"' not in shown.content.decode()
+    assert web.get(reverse("admin:maps_district_add")).status_code == 403
+    refused = web.post(reverse("admin:maps_district_change", args=[district.pk]), {"name": "Umbenannt"})
+    assert refused.status_code == 403
+    assert District.objects.get(pk=district.pk).name == "Neckarau"
