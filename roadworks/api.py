@@ -37,7 +37,7 @@ from auman.filters import CommaSeparatedChoiceFilter, SpatioTemporalFilterSet
 from auman.history_api import HistoryEntrySerializer
 from auman.viewsets import VersionedFeatureViewSet
 
-from . import permissions, selectors, services, workflow
+from . import permissions, rules, selectors, services, workflow
 from .models import (
     DETOUR_TYPES,
     LINE_AND_AREA_TYPES,
@@ -511,6 +511,11 @@ class ConflictSerializer(GeoFeatureModelSerializer):
     roadwork_a_reference = serializers.CharField(source="roadwork_a.reference", read_only=True)
     roadwork_b_reference = serializers.CharField(source="roadwork_b.reference", read_only=True, allow_null=True)
     status_changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # For people (the map's details, lists): the rule's name and the choices' labels in the request's language.
+    rule_label = serializers.SerializerMethodField()
+    severity_label = serializers.CharField(source="get_severity_display", read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    layer_label = serializers.CharField(source="get_layer_display", read_only=True)
 
     class Meta:
         model = Conflict
@@ -518,16 +523,20 @@ class ConflictSerializer(GeoFeatureModelSerializer):
         fields = [
             "id",
             "rule",
+            "rule_label",
             "severity",
+            "severity_label",
             "roadwork_a",
             "roadwork_a_reference",
             "roadwork_b",
             "roadwork_b_reference",
             "layer",
+            "layer_label",
             "layer_object_id",
             "overlap_period",
             "place",
             "status",
+            "status_label",
             "reason",
             "status_changed_at",
             "status_changed_by",
@@ -535,6 +544,12 @@ class ConflictSerializer(GeoFeatureModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_rule_label(self, conflict: Conflict) -> str:
+        try:
+            return str(rules.get(conflict.rule).name)
+        except KeyError:  # a rule removed from the catalogue since: its code is all there is
+            return conflict.rule
 
 
 class ConflictStatusInputSerializer(serializers.Serializer):

@@ -511,11 +511,12 @@
       addRow(list, strings.maxSimultaneous, p.max_simultaneous);
       addRow(list, strings.description, p.description);
     } else if (layerName === "conflicts") {
-      addRow(list, strings.rule, p.rule);
-      addRow(list, strings.severity, p.severity);
-      addRow(list, strings.sides, [p.roadwork_a_reference, p.roadwork_b_reference || p.layer].filter(Boolean).join(" – "));
+      addRow(list, strings.rule, p.rule_label && p.rule_label !== p.rule ? `${p.rule} – ${p.rule_label}` : p.rule);
+      addRow(list, strings.severity, p.severity_label || p.severity);
+      const otherSide = p.roadwork_b_reference || p.layer_label || p.layer;
+      addRow(list, strings.sides, [p.roadwork_a_reference, otherSide].filter(Boolean).join(" – "));
       addRow(list, strings.period, formatPeriod(p.overlap_period));
-      addRow(list, strings.status, p.status);
+      addRow(list, strings.status, p.status_label || p.status);
     } else if (layerName === "external") {
       addRow(list, strings.source, p.source);
       addRow(list, strings.kindOfWorks, p.kind_label);

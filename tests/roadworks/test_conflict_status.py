@@ -146,3 +146,20 @@ def test_the_admin_cannot_mark_a_conflict_resolved_nor_accept_without_reason(adm
     assert accepted.status_code == 302
     conflict.refresh_from_db()
     assert conflict.status == C.ACCEPTED and conflict.status_changed_by.username == "root"
+
+
+def test_the_api_names_rule_severity_status_and_layer_for_people_in_the_requests_language(api, bob, conflict):
+    from django.utils import translation
+
+    from roadworks import rules
+
+    german = api(bob).get(f"/api/v1/conflicts/{conflict.pk}/").json()["properties"]
+    english = api(bob).get(f"/api/v1/conflicts/{conflict.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()["properties"]
+
+    with translation.override("de"):
+        assert german["rule"] == conflict.rule and german["rule_label"] == str(rules.get(conflict.rule).name)
+    assert german["rule_label"] != english["rule_label"]
+    assert (german["severity"], german["severity_label"]) == ("error", "Fehler")
+    assert (german["status"], german["status_label"]) == ("open", "Offen")
+    assert german["layer_label"] == ""  # a pair of roadworks: no layer
+    assert (english["severity_label"], english["status_label"]) == ("Error", "Open")
