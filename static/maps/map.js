@@ -105,16 +105,7 @@
 
   // --- Small DOM helpers (text only) -----------------------------------------------------------------------
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
+  const { el, format } = window.AUMAN.dom;
 
   function addRow(list, label, value) {
     if (value === undefined || value === null || value === "") {
@@ -131,10 +122,6 @@
   // Only a path on this site: links come from the server, but a link is where a bad value would do harm.
   function localPath(value) {
     return typeof value === "string" && /^\/(?!\/)/.test(value) ? value : null;
-  }
-
-  function format(template, values) {
-    return Object.entries(values).reduce((text, [key, value]) => text.split(`{${key}}`).join(String(value)), template);
   }
 
   function setStatus(text, isError) {

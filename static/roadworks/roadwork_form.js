@@ -42,26 +42,12 @@
   const SEARCH_DEBOUNCE_MS = 300;
   const SEARCH_LIMIT = 10;
   const PRECISION = 7;
-
-  function format(template, values) {
-    return template.replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
-  }
+  const { el, format } = window.AUMAN.dom;
 
   function say(text) {
     if (mapStatus) {
       mapStatus.textContent = text;
     }
-  }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
   }
 
   // --- Street names -------------------------------------------------------------------------------------------

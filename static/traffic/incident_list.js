@@ -14,9 +14,7 @@
   const config = JSON.parse(configElement.textContent);
   const strings = config.strings;
 
-  function format(template, values) {
-    return template.replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
-  }
+  const { format } = window.AUMAN.dom;
 
   function drawButtons(item, status) {
     const container = item.querySelector(".pl-buttons");

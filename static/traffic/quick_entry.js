@@ -38,9 +38,7 @@
 
   const state = { latlng: null, streetEdited: false, lookup: 0 };
 
-  function format(template, values) {
-    return template.replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
-  }
+  const { format } = window.AUMAN.dom;
 
   // --- Map and marker --------------------------------------------------------------------------------------
 
