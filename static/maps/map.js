@@ -134,7 +134,11 @@
 
   // --- Dates ---------------------------------------------------------------------------------------------------
 
-  const dateFormat = new Intl.DateTimeFormat(config.locale, { timeZone: TIME_ZONE, dateStyle: "medium", timeStyle: "short" });
+  const dateFormat = new Intl.DateTimeFormat(config.locale, {
+    timeZone: TIME_ZONE,
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
   const dayFormat = new Intl.DateTimeFormat(config.locale, { timeZone: TIME_ZONE, dateStyle: "medium" });
   const longDayFormat = new Intl.DateTimeFormat(config.locale, { timeZone: "UTC", dateStyle: "full" });
   const zoneParts = new Intl.DateTimeFormat("en-GB", {
@@ -293,7 +297,12 @@
   applyHashState(initial);
   const initialView = initial.view || { center: config.center, zoom: config.zoom };
   // maxZoom: without a base layer nothing else tells Leaflet (and the clustering needs to know).
-  const map = L.map(mapElement, { center: initialView.center, zoom: initialView.zoom, keyboard: true, maxZoom: MAX_ZOOM });
+  const map = L.map(mapElement, {
+    center: initialView.center,
+    zoom: initialView.zoom,
+    keyboard: true,
+    maxZoom: MAX_ZOOM,
+  });
   // No base layer without a tile URL: test and offline machines have no tile server, the data still shows.
   if (config.tileUrl) {
     L.tileLayer(config.tileUrl, { attribution: config.tileAttribution, maxZoom: 19 }).addTo(map);
@@ -414,7 +423,8 @@
     const phase = p.phase === "planned" ? "planned" : "active";
     const badges = el("p", "auman-popup-badges");
     badges.append(el("span", `auman-badge auman-impact-${impact}`, impactLabels[impact] || impact));
-    badges.append(el("span", `auman-badge auman-phase-${phase}`, phase === "planned" ? strings.planned : strings.active));
+    const phaseText = phase === "planned" ? strings.planned : strings.active;
+    badges.append(el("span", `auman-badge auman-phase-${phase}`, phaseText));
     if (PENDING_STATUSES.has(p.status)) {
       badges.append(el("span", "auman-badge", p.status_label));
     }
@@ -522,13 +532,16 @@
 
   function detailsElement(entry, inPanel) {
     const layerName = entry ? entry.layer : "";
-    const root = el("div", `auman-popup auman-popup-${layerName === "roadworks" ? "roadwork" : layerName === "incidents" ? "incident" : layerName === "black_spots" ? "black-spot" : layerName}`);
+    const popupKinds = { roadworks: "roadwork", incidents: "incident", black_spots: "black-spot" };
+    const popupKind = popupKinds[layerName] || layerName;
+    const root = el("div", `auman-popup auman-popup-${popupKind}`);
     if (!entry) {
       return root;
     }
     root.append(el(inPanel ? "h3" : "h2", "auman-popup-title", entry.title));
     if (marks.has(entry.key)) {
-      root.append(el("p", "auman-badge auman-badge-new", marks.get(entry.key) === "new" ? strings.new : strings.changed));
+      const markText = marks.get(entry.key) === "new" ? strings.new : strings.changed;
+      root.append(el("p", "auman-badge auman-badge-new", markText));
     }
     const p = entry.properties;
     if (layerName === "roadworks") {
@@ -673,7 +686,8 @@
         ? { className: "auman-corridor" }
         : { className: `auman-staff-area auman-${layerName}`, pane: AREA_PANE };
     // Points (an external source's warning) as circles: Leaflet's default marker would load an image.
-    options.pointToLayer = (point, latlng) => L.circleMarker(latlng, { radius: 7, className: options.className, pane: options.pane });
+    options.pointToLayer = (point, latlng) =>
+      L.circleMarker(latlng, { radius: 7, className: options.className, pane: options.pane });
     const layer = L.GeoJSON.geometryToLayer(feature, options);
     layer.on("add", () => setDataAttributes(layer.getElement && layer.getElement(), key, layerName, feature.id));
     return layer;
@@ -976,7 +990,11 @@
     if (markChanges) {
       summary =
         changes.added || changes.changed || changes.removed
-          ? `${summary}. ${format(strings.liveSummary, { new: changes.added, changed: changes.changed, removed: changes.removed })}`
+          ? `${summary}. ${format(strings.liveSummary, {
+              new: changes.added,
+              changed: changes.changed,
+              removed: changes.removed,
+            })}`
           : `${summary}. ${strings.liveUnchanged}`;
     }
     setStatus(summary, false);
@@ -1493,7 +1511,18 @@
 
   const listBody = document.querySelector("#map-list tbody");
   const listCaption = document.getElementById("map-list-caption");
-  const LIST_ORDER = ["incidents", "roadworks", "detours", "accidents", "black_spots", "conflicts", "moratoria", "events", "corridors", "external"];
+  const LIST_ORDER = [
+    "incidents",
+    "roadworks",
+    "detours",
+    "accidents",
+    "black_spots",
+    "conflicts",
+    "moratoria",
+    "events",
+    "corridors",
+    "external",
+  ];
   let listTimer = null;
 
   function inView(entry, bounds) {
@@ -1582,7 +1611,8 @@
       button.addEventListener("click", () => showEntry(entry.key));
       nameCell.append(button);
       if (marks.has(entry.key)) {
-        nameCell.append(" ", el("span", "auman-badge auman-badge-new", marks.get(entry.key) === "new" ? strings.new : strings.changed));
+        const markText = marks.get(entry.key) === "new" ? strings.new : strings.changed;
+        nameCell.append(" ", el("span", "auman-badge auman-badge-new", markText));
       }
       if (entry.where) {
         nameCell.append(el("span", "map-list-where", entry.where));
@@ -1770,7 +1800,10 @@
       return;
     }
     try {
-      const response = await fetch(config.districtsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const response = await fetch(config.districtsUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
       if (!response.ok) {
         throw new Error(`HTTP ${response.status}`);
       }
@@ -1819,7 +1852,9 @@
     const line = L.geoJSON(feature.geometry, { style: { className: "auman-street-highlight" }, interactive: false });
     streetHighlight.addLayer(line);
     const bounds =
-      [west, south, east, north].every(Number.isFinite) ? L.latLngBounds([south, west], [north, east]) : line.getBounds();
+      [west, south, east, north].every(Number.isFinite)
+        ? L.latLngBounds([south, west], [north, east])
+        : line.getBounds();
     map.fitBounds(bounds, { maxZoom: 17, padding: [30, 30] });
     streetStatus.textContent = format(strings.streetZoomed, { name: feature.properties.name });
   }

@@ -33,7 +33,8 @@
   const mapStatus = byId("rw-map-status");
   const detourList = byId("rw-detour-list");
 
-  // Colours as on the public map: works red (closure colour), detours blue and dashed, so they differ without colour too.
+  // Colours as on the public map: works red (closure colour), detours blue and dashed, so they differ without
+  // colour too.
   const AREA_STYLE = { color: "#b91c1c", weight: 4, opacity: 0.95, fillColor: "#b91c1c", fillOpacity: 0.2 };
   const DETOUR_STYLE = { color: "#1d4ed8", weight: 5, opacity: 0.95, dashArray: "10 8", fill: false };
   // The pedestrian route: green and dotted, different from both without colour.
@@ -235,7 +236,8 @@
       const layer = feature && feature.geometry ? layerFrom(feature.geometry) : null;
       if (layer) {
         const properties = feature.properties || {};
-        addDetour(layer, typeof properties.name === "string" ? properties.name : "", Number.isInteger(properties.id) ? properties.id : null);
+        const name = typeof properties.name === "string" ? properties.name : "";
+        addDetour(layer, name, Number.isInteger(properties.id) ? properties.id : null);
       }
     }
     const route = pedestrianInput ? parse(pedestrianInput.value) : null;
