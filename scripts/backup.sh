@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Dump and restore AUMAn's database (make backup, make restore FILE=...). See docs/operations.md.
 #
-#   scripts/backup.sh backup           pg_dump -Fc of DATABASE_URL into $AUMAN_BACKUP_DIR/auman-<UTC time>.dump
-#   scripts/backup.sh restore FILE     pg_restore --clean --if-exists of FILE into DATABASE_URL (asks first)
+#   scripts/backup.sh backup           pg_dump -Fc of DATABASE_URL into $AUMAN_BACKUP_DIR/auman-<UTC time>.dump, and
+#                                      the uploaded files (MEDIA_ROOT) beside it as auman-<UTC time>.media.tar.gz
+#   scripts/backup.sh restore FILE     pg_restore --clean --if-exists of FILE into DATABASE_URL (asks first), then
+#                                      MEDIA_ROOT replaced by the files archive beside FILE, when there is one
 #
 # Without DATABASE_URL both use the project-local cluster under ./var (make run), like the other scripts.
 # AUMAN_RESTORE_YES=1 skips the question (for scripts); the restore is one transaction: all or nothing.
@@ -12,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_PG_PORT="${AUMAN_LOCAL_PG_PORT:-54329}"
 DATABASE_URL="${DATABASE_URL:-postgis://auman@127.0.0.1:$LOCAL_PG_PORT/auman}"
 BACKUP_DIR="${AUMAN_BACKUP_DIR:-$ROOT/var/backups}"
+MEDIA_ROOT="${MEDIA_ROOT:-$ROOT/var/media}"
 
 die() { echo "backup.sh: $*" >&2; exit 1; }
 
@@ -34,7 +37,31 @@ backup() {
   # Written under a temporary name and renamed when complete: a failed dump never looks like a backup.
   pg_dump --format=custom --no-owner --file="$file.part" --dbname="$url" || { rm -f "$file.part"; die "pg_dump failed"; }
   mv "$file.part" "$file"
-  echo "$file"
+  # The attachments the database points to (roadworks' files): without them a restored register has dead links.
+  if [ -d "$MEDIA_ROOT" ] && [ -n "$(ls -A "$MEDIA_ROOT")" ]; then
+    local media="${file%.dump}.media.tar.gz"
+    tar -C "$MEDIA_ROOT" -czf "$media.part" . || { rm -f "$media.part"; die "archiving $MEDIA_ROOT failed"; }
+    mv "$media.part" "$media"
+    echo "$media"
+  fi
+  echo "$file"  # last: scripts take the dump's name from the last line
+}
+
+# MEDIA_ROOT replaced by the archive's files: unpacked beside it first, then swapped, so a broken archive leaves
+# the files as they were.
+restore_media() {
+  local media="$1"
+  tar -tzf "$media" >/dev/null || die "$media is not a readable tar.gz archive; the files are unchanged"
+  local parent; parent="$(dirname "$MEDIA_ROOT")"
+  mkdir -p "$parent"
+  local fresh; fresh="$(mktemp -d "$parent/.media-restore.XXXXXX")"
+  tar -C "$fresh" -xzf "$media" || { rm -rf "$fresh"; die "unpacking $media failed; the files are unchanged"; }
+  if [ -e "$MEDIA_ROOT" ]; then
+    mv "$MEDIA_ROOT" "$fresh.old"
+  fi
+  mv "$fresh" "$MEDIA_ROOT"
+  rm -rf "$fresh.old"
+  echo "restored the files of $media into $MEDIA_ROOT"
 }
 
 restore() {
@@ -43,8 +70,11 @@ restore() {
   [ -f "$file" ] || die "no such file: $file"
   pg_restore --list "$file" >/dev/null || die "$file is not a pg_dump custom-format archive"
   local url; url="$(libpq_url "$DATABASE_URL")"
+  local media="${file%.dump}.media.tar.gz"
+  [ "$media" != "$file" ] && [ -f "$media" ] || media=""
   if [ "${AUMAN_RESTORE_YES:-}" != "1" ]; then
     echo "This replaces everything in $(shown "$DATABASE_URL") with $file."
+    [ -z "$media" ] || echo "It also replaces the files in $MEDIA_ROOT with $media."
     printf "Type 'restore' to go on: "
     read -r answer || answer=""
     [ "$answer" = "restore" ] || die "nothing restored"
@@ -54,6 +84,7 @@ restore() {
   pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error --dbname="$url" "$file" \
     || die "pg_restore failed; the database is unchanged"
   echo "restored $file into $(shown "$DATABASE_URL")"
+  [ -z "$media" ] || restore_media "$media"
 }
 
 case "${1:-}" in

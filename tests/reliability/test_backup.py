@@ -24,8 +24,10 @@ print("ID=" + str(work.pk))
 """
 
 
-def script(stack: Stack, *args: str, database_url: str, stdin: str = "", yes: bool = True, backup_dir=None):
-    env = stack.env(DATABASE_URL=database_url)
+def script(
+    stack: Stack, *args: str, database_url: str, stdin: str = "", yes: bool = True, backup_dir=None, extra_env=None
+):
+    env = stack.env(DATABASE_URL=database_url, **(extra_env or {}))
     env.pop("AUMAN_RESTORE_YES", None)
     if yes:
         env["AUMAN_RESTORE_YES"] = "1"
@@ -98,3 +100,31 @@ def test_a_restore_refuses_a_file_that_is_no_backup(stack, tmp_path):
     bogus.write_text("not a dump")
     refused = script(stack, "restore", str(bogus), database_url=stack.postgres.url)
     assert refused.returncode != 0 and "not a pg_dump custom-format archive" in refused.stderr
+
+
+def test_the_uploaded_files_are_backed_up_beside_the_dump_and_come_back_with_the_restore(stack, tmp_path):
+    media = tmp_path / "media"
+    (media / "attachments" / "42").mkdir(parents=True)
+    plan = media / "attachments" / "42" / "Verkehrszeichenplan.pdf"
+    plan.write_bytes(b"%PDF-1.4 Verkehrszeichenplan")
+    backups = tmp_path / "backups"
+
+    env_media = {"MEDIA_ROOT": str(media)}
+    backup = script(stack, "backup", database_url=stack.postgres.url, backup_dir=backups, extra_env=env_media)
+    assert backup.returncode == 0, backup.stderr
+    *before, dump = backup.stdout.strip().splitlines()
+    archive = dump.removesuffix(".dump") + ".media.tar.gz"
+    assert archive in before
+
+    plan.unlink()  # lost after the backup
+    (media / "attachments" / "43").mkdir()
+    (media / "attachments" / "43" / "neu.pdf").write_bytes(b"%PDF-1.4 neu")  # added after it
+
+    as_postgres(PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(stack.postgres.port), "-U", "auman", "scratch2")
+    scratch = stack.postgres.url.rsplit("/", 1)[0] + "/scratch2"
+    restored = script(stack, "restore", dump, database_url=scratch, extra_env=env_media)
+    assert restored.returncode == 0, restored.stderr
+
+    assert plan.read_bytes() == b"%PDF-1.4 Verkehrszeichenplan"
+    assert not (media / "attachments" / "43").exists()  # the files are as they were at the backup
+    assert not list(tmp_path.glob(".media-restore.*"))  # nothing left beside them
