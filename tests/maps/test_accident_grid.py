@@ -20,13 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from maps import tasks
-from maps.accident_grid import accident_grid_rebuild, database_now, grid_years
+from maps.accident_grid import accident_grid_rebuild, accident_year, database_now, grid_years
 from maps.models import ACCIDENT_GRID_MAX_ZOOM, AccidentCell
 from maps.tiles import parse_tile_request, tile_build, tile_rows, uses_accident_grid
 from tests.conftest import BERLIN, make_incident
 from tests.maps.mvt import decode
 from traffic.models import Accident, IncidentKind, IncidentStatus
-from traffic.services import incident_create, incident_transition
+from traffic.services import incident_create, incident_transition, incident_update
 
 pytestmark = pytest.mark.django_db
 
@@ -189,12 +189,36 @@ def test_it_rebuilds_to_the_same_rows_every_time(bob):
     assert set(totals.values()) == {60}
 
 
-def test_it_skips_a_rebuild_that_a_later_one_already_covered():
-    make_accident(*CENTRE)
+def test_it_skips_a_rebuild_of_some_years_that_a_later_one_already_covered():
+    accident = make_accident(*CENTRE)
+    year = accident_year(accident.occurred_at)
     asked = database_now()
     assert accident_grid_rebuild() == AccidentCell.objects.count()  # began after `asked`
-    assert accident_grid_rebuild(requested_at=asked) is None
-    assert accident_grid_rebuild(requested_at=database_now()) is not None
+    assert accident_grid_rebuild(requested_at=asked, years=[year]) is None
+    assert accident_grid_rebuild(requested_at=asked, years=[year - 5]) == 0  # a year with no squares yet: built
+    assert accident_grid_rebuild(requested_at=database_now(), years=[year]) is not None
+    # A whole rebuild always runs: an import may bring years the grid has no square of.
+    assert accident_grid_rebuild(requested_at=asked) == AccidentCell.objects.count()
+
+
+def test_rebuilding_the_years_an_entry_touched_gives_the_rows_of_a_whole_rebuild_and_leaves_other_years(bob):
+    scatter(60)
+    accident_grid_rebuild()
+    built = dict(AccidentCell.objects.values_list("pk", "built_at"))
+    # Written past the services, in 2024 and 2026: a rebuild of those years alone catches up.
+    make_accident(*CENTRE, occurred_at=datetime(2024, 6, 1, 12, tzinfo=BERLIN), category=1)
+    moved = Accident.objects.filter(occurred_at__year=2023).first()
+    moved.occurred_at = datetime(2026, 1, 1, 0, 30, tzinfo=BERLIN)  # 2025-12-31 23:30 UTC: Berlin's 2026
+    moved.save()
+
+    accident_grid_rebuild(years=[2023, 2024, 2026])
+    partial = grid_rows()
+    untouched = AccidentCell.objects.exclude(year__in=[2023, 2024, 2026])
+    assert untouched.exists()
+    assert all(built[pk] == at for pk, at in untouched.values_list("pk", "built_at"))
+
+    accident_grid_rebuild()
+    assert partial == grid_rows()
 
 
 def test_it_shows_a_police_accident_after_the_rebuild_the_outbox_queues(bob, carol, run_grid_tasks,
@@ -265,3 +289,27 @@ def test_it_leaves_accidents_of_cancelled_reports_out_of_the_grid(bob):
     make_accident(*CENTRE, incident=incident)
     accident_grid_rebuild()
     assert not AccidentCell.objects.exists()
+
+
+def test_a_police_entry_queues_a_rebuild_of_the_years_it_touches(carol, monkeypatch,
+                                                                  django_capture_on_commit_callbacks):  # fmt: skip
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.accident_grid_rebuild_task, "delay", lambda *args: queued.append(args))
+    data = {
+        "kind": IncidentKind.ACCIDENT,
+        "location": Point(*CENTRE, srid=4326).transform(25832, clone=True),
+        "street_name": "Kaiserring",
+        "occurred_at": datetime(2026, 1, 1, 0, 30, tzinfo=BERLIN),  # Berlin's 2026, still 2025 in UTC
+        "accident": {"category": 3, "kind": 5, "type": 2, "involves": ["car"], "slightly_injured": 1},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = incident_create(user=carol, data=data)
+    assert queued == [([2026],)]
+
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_update(
+            user=carol, incident_id=incident.pk, data={"occurred_at": datetime(2025, 12, 31, 22, tzinfo=BERLIN)},
+            expected_version=incident.version,
+        )  # fmt: skip
+    assert queued == [([2025, 2026],)]  # the year it left and the year it moved to
