@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.contrib.gis.geos import LineString
@@ -29,7 +29,7 @@ from tests.feeds.situation_data import (
 from tests.roadworks.helpers import transition
 from traffic.feeds import waze
 from traffic.feeds.registry import FEEDS
-from traffic.models import AccidentCategory, IncidentDirection, IncidentKind, IncidentStatus
+from traffic.models import Accident, AccidentCategory, IncidentDirection, IncidentKind, IncidentStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -151,10 +151,24 @@ def test_it_calls_an_accident_major_when_someone_was_killed_or_seriously_injured
     assert (incident.findtext("type"), incident.findtext("subtype")) == ("ACCIDENT", subtype)
 
 
-def test_an_accident_not_yet_classified_is_minor():
-    assert waze.accident_subtype(None, None, None) == "ACCIDENT_MINOR"
-    # Casualty counts decide too, should a category be missing.
-    assert waze.accident_subtype(None, 0, 1) == "ACCIDENT_MAJOR"
+def test_an_accident_not_yet_classified_is_minor_and_casualty_counts_decide_too(client):
+    unclassified = make_incident(kind=IncidentKind.ACCIDENT)
+    # Casualties counted beyond the category (a slightly injured person died later) make it major too.
+    killed = make_accident(AccidentCategory.SLIGHTLY_INJURED)
+    Accident.objects.filter(incident=killed).update(killed=1)
+    serious = make_accident(AccidentCategory.OTHER_PROPERTY_DAMAGE)
+    Accident.objects.filter(incident=serious).update(seriously_injured=2)
+    none_counted = make_accident(AccidentCategory.SLIGHTLY_INJURED)
+    Accident.objects.filter(incident=none_counted).update(killed=0, seriously_injured=0)
+    items = incidents_by_id(get_xml(client))
+    assert {
+        item.pk: items[str(item.pk)].findtext("subtype") for item in (unclassified, killed, serious, none_counted)
+    } == {
+        unclassified.pk: "ACCIDENT_MINOR",
+        killed.pk: "ACCIDENT_MAJOR",
+        serious.pk: "ACCIDENT_MAJOR",
+        none_counted.pk: "ACCIDENT_MINOR",
+    }
 
 
 @pytest.mark.parametrize(("kind", "expected"), list(waze.INCIDENT_TYPES.items()))
@@ -247,8 +261,23 @@ def test_it_turns_daily_windows_and_weekdays_into_a_schedule(client, stadtwerke)
     assert make_roadwork(stadtwerke).pk and items[str(works["weekdays"].pk)].find("schedule") is not None
 
 
-def test_a_work_without_a_daily_window_or_weekdays_has_no_schedule():
-    assert waze.schedule(None, None, []) == {}
+def test_a_work_without_a_daily_window_or_weekdays_has_no_schedule(client, stadtwerke):
+    work = make_roadwork(stadtwerke)
+    assert incidents_by_id(get_xml(client))[str(work.pk)].find("schedule") is None
+    [item] = json.loads(client.get(JSON_URL).content)["incidents"]
+    assert "schedule" not in item
+
+
+def test_a_window_across_midnight_on_the_weekend_sorts_the_windows_of_each_day(client, stadtwerke):
+    work = make_roadwork(stadtwerke, daily_start=time(20), daily_end=time(5), weekdays=[6, 5, 6])
+    element = incidents_by_id(get_xml(client))[str(work.pk)].find("schedule")
+    assert [(child.tag, child.text) for child in element] == [
+        ("monday", "00:00-05:00"),
+        ("saturday", "20:00-23:59"),
+        ("sunday", "00:00-05:00,20:00-23:59"),
+    ]
+    [item] = json.loads(client.get(JSON_URL).content)["incidents"]
+    assert list(item["schedule"].items()) == [(child.tag, child.text) for child in element]
 
 
 def test_separate_parts_are_incidents_of_their_own_with_stable_ids(client, stadtwerke):
