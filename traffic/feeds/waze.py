@@ -50,6 +50,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from roadworks.models import Direction, TrafficManagement
 from traffic.models import AccidentCategory, IncidentDirection, IncidentKind
@@ -334,6 +336,14 @@ _JSON_SQL = _document_sql(
 )
 
 
+class _Utf8Loader(Loader):
+    """A text column as the bytes PostgreSQL sent, which are the document's UTF-8 already (Django connects with
+    client_encoding UTF8): decoding 12 MB into a str only to encode it again cost 20 ms at 10,000 works."""
+
+    def load(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+
 def document(
     *, now: datetime, built_at: datetime | None = None, filters: FeedFilters | None = None, as_json: bool = False
 ) -> bytes:
@@ -369,8 +379,9 @@ def document(
         cursor.execute(_ZONE_SQL, [settings.TIME_ZONE])
         previous_zone = cursor.fetchone()[0]
         try:
+            cursor.cursor.adapters.register_loader("text", _Utf8Loader)
             cursor.execute(sql, params)
-            return cursor.fetchone()[0].encode()
+            return cursor.fetchone()[0]
         finally:
             cursor.execute(_RESTORE_ZONE_SQL, [previous_zone])
 
