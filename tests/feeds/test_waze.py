@@ -661,3 +661,14 @@ def test_every_accident_category_and_every_kind_gets_its_type_in_both_formats():
     elements = incidents_by_id(tree)
     assert {i: (elements[i].findtext("type"), elements[i].findtext("subtype")) for i in expected} == expected
     assert {i: (items[i]["type"], items[i]["subtype"]) for i in expected} == expected
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/St_Johns", "Asia/Kolkata"])
+def test_times_carry_the_offset_of_the_configured_zone_as_python_writes_it(stadtwerke, settings, zone):
+    settings.TIME_ZONE = zone  # half-hour offsets, one of them negative
+    work = make_roadwork(stadtwerke)
+    tree, _, items = both_documents()
+    assert tree.get("timestamp") == timezone.localtime(NOW).isoformat(timespec="seconds")
+    assert json.loads(items["_raw"])["timestamp"] == tree.get("timestamp")
+    start = timezone.localtime(work.period.lower).isoformat(timespec="seconds")
+    assert incidents_by_id(tree)[str(work.pk)].findtext("starttime") == start == items[str(work.pk)]["starttime"]
