@@ -8,7 +8,7 @@ time fragments of ``traffic.feeds.situations`` (shared with DATEX II). One SQL t
 share: the CIFS items with their fields (type and subtype from the mapping tables below, the clipped description,
 the street with its fallback, the polyline, the schedule, the derived ids from uuid_generate_v5), sorted and joined
 with string_agg; only the rendering of an item differs, XML with its text escaped in SQL, JSON with to_json. The
-mapping tables stay here in Python and go into the query as parameters; Python adds nothing but the encoding.
+mapping tables stay here in Python and go into the query as parameters; Python takes the UTF-8 bytes as they come.
 
 Choices the specification leaves to the producer (docs/feeds.md has them as a table):
 
@@ -220,7 +220,8 @@ incidents AS (
     FROM traffic_incident AS i
     LEFT JOIN traffic_accident AS a ON a.incident_id = i.id
     WHERE {{incidents}}
-    -- Computed once per incident: the line decides the type and is the polyline.
+    -- The point and the line computed once per incident (the line decides the type and is the polyline, the point
+    -- is written twice): without OFFSET 0 the planner writes their expressions into every use.
     OFFSET 0
 ),
 items AS (
