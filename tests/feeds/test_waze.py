@@ -672,3 +672,18 @@ def test_times_carry_the_offset_of_the_configured_zone_as_python_writes_it(stadt
     assert json.loads(items["_raw"])["timestamp"] == tree.get("timestamp")
     start = timezone.localtime(work.period.lower).isoformat(timespec="seconds")
     assert incidents_by_id(tree)[str(work.pk)].findtext("starttime") == start == items[str(work.pk)]["starttime"]
+
+
+def test_a_work_or_incident_with_an_empty_geometry_is_left_out(client, stadtwerke):
+    # The former builder wrote the polyline "None" (and "None None") for these; CIFS wants a position.
+    from django.contrib.gis.geos import Point
+
+    empty = make_roadwork(stadtwerke, geometry=LineString([], srid=25832))
+    nowhere = make_incident(kind=IncidentKind.HAZARD, location=Point([], srid=25832))
+    fine = make_roadwork(stadtwerke)
+    xml = waze.build_now(now=NOW)
+    assert official_errors(cifs_schema(), xml) == []
+    assert list(incidents_by_id(etree.fromstring(xml))) == [str(fine.pk)]
+    items = json.loads(waze.build_now(now=NOW, as_json=True))["incidents"]
+    assert [item["id"] for item in items] == [str(fine.pk)]
+    assert str(empty.pk) not in xml.decode() and str(nowhere.pk) not in xml.decode()

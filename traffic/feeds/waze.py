@@ -232,6 +232,8 @@ items AS (
            w.reference AS location_description, w.direction, w.start_time, w.end_time, w.schedule
     FROM works AS w
     CROSS JOIN LATERAL unnest(w.lines) WITH ORDINALITY AS part(polyline, n)
+    -- An empty geometry has no position to send (CIFS wants a polyline): such a work or incident is left out.
+    WHERE part.polyline IS NOT NULL
     UNION ALL
     SELECT 1, i.occurred_at, i.id, 1, i.id::text, {_local("i.created_at")}, {_local("i.updated_at")},
            %(publisher)s,
@@ -254,6 +256,7 @@ items AS (
                 THEN {_local("coalesce(i.cleared_at, i.expected_clearance_at)")} END,
            NULL
     FROM incidents AS i
+    WHERE i.point IS NOT NULL OR i.line IS NOT NULL
     -- Each field computed once, whatever uses it below.
     OFFSET 0
 ),
