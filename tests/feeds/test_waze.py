@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.contrib.gis.geos import LineString
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
-from django.utils import timezone
+from django.http import QueryDict
+from django.utils import timezone, translation
 from lxml import etree
 
 from roadworks.models import Direction, RoadworkStatus, TrafficManagement
@@ -29,7 +31,7 @@ from tests.feeds.situation_data import (
 from tests.roadworks.helpers import transition
 from traffic.feeds import waze
 from traffic.feeds.registry import FEEDS
-from traffic.models import AccidentCategory, IncidentDirection, IncidentKind, IncidentStatus
+from traffic.models import Accident, AccidentCategory, IncidentDirection, IncidentKind, IncidentStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -151,10 +153,24 @@ def test_it_calls_an_accident_major_when_someone_was_killed_or_seriously_injured
     assert (incident.findtext("type"), incident.findtext("subtype")) == ("ACCIDENT", subtype)
 
 
-def test_an_accident_not_yet_classified_is_minor():
-    assert waze.accident_subtype(None, None, None) == "ACCIDENT_MINOR"
-    # Casualty counts decide too, should a category be missing.
-    assert waze.accident_subtype(None, 0, 1) == "ACCIDENT_MAJOR"
+def test_an_accident_not_yet_classified_is_minor_and_casualty_counts_decide_too(client):
+    unclassified = make_incident(kind=IncidentKind.ACCIDENT)
+    # Casualties counted beyond the category (a slightly injured person died later) make it major too.
+    killed = make_accident(AccidentCategory.SLIGHTLY_INJURED)
+    Accident.objects.filter(incident=killed).update(killed=1)
+    serious = make_accident(AccidentCategory.OTHER_PROPERTY_DAMAGE)
+    Accident.objects.filter(incident=serious).update(seriously_injured=2)
+    none_counted = make_accident(AccidentCategory.SLIGHTLY_INJURED)
+    Accident.objects.filter(incident=none_counted).update(killed=0, seriously_injured=0)
+    items = incidents_by_id(get_xml(client))
+    assert {
+        item.pk: items[str(item.pk)].findtext("subtype") for item in (unclassified, killed, serious, none_counted)
+    } == {
+        unclassified.pk: "ACCIDENT_MINOR",
+        killed.pk: "ACCIDENT_MAJOR",
+        serious.pk: "ACCIDENT_MAJOR",
+        none_counted.pk: "ACCIDENT_MINOR",
+    }
 
 
 @pytest.mark.parametrize(("kind", "expected"), list(waze.INCIDENT_TYPES.items()))
@@ -247,8 +263,23 @@ def test_it_turns_daily_windows_and_weekdays_into_a_schedule(client, stadtwerke)
     assert make_roadwork(stadtwerke).pk and items[str(works["weekdays"].pk)].find("schedule") is not None
 
 
-def test_a_work_without_a_daily_window_or_weekdays_has_no_schedule():
-    assert waze.schedule(None, None, []) == {}
+def test_a_work_without_a_daily_window_or_weekdays_has_no_schedule(client, stadtwerke):
+    work = make_roadwork(stadtwerke)
+    assert incidents_by_id(get_xml(client))[str(work.pk)].find("schedule") is None
+    [item] = json.loads(client.get(JSON_URL).content)["incidents"]
+    assert "schedule" not in item
+
+
+def test_a_window_across_midnight_on_the_weekend_sorts_the_windows_of_each_day(client, stadtwerke):
+    work = make_roadwork(stadtwerke, daily_start=time(20), daily_end=time(5), weekdays=[6, 5, 6])
+    element = incidents_by_id(get_xml(client))[str(work.pk)].find("schedule")
+    assert [(child.tag, child.text) for child in element] == [
+        ("monday", "00:00-05:00"),
+        ("saturday", "20:00-23:59"),
+        ("sunday", "00:00-05:00,20:00-23:59"),
+    ]
+    [item] = json.loads(client.get(JSON_URL).content)["incidents"]
+    assert list(item["schedule"].items()) == [(child.tag, child.text) for child in element]
 
 
 def test_separate_parts_are_incidents_of_their_own_with_stable_ids(client, stadtwerke):
@@ -418,3 +449,241 @@ def test_building_leaves_the_connection_in_utc_for_django(stadtwerke):
         assert cursor.fetchone()[0] == "UTC"
     reloaded = type(work).objects.get(pk=work.pk)
     assert reloaded.period.lower == work.period.lower
+
+
+# --- What PostgreSQL writes, exactly -------------------------------------------------------------------------------
+# The document is written in SQL; these pin the texts it writes to what Python's xml.sax.saxutils.escape,
+# " ".join(text.split()) and json (ensure_ascii=False) make of them, on texts the demo and benchmark data lack.
+
+NOW = datetime(2026, 11, 21, 10, 30, 15, tzinfo=UTC)
+MARKUP = "Rohr & <Ecke> \"Markt\" 'x'"
+# Every character JSON escapes, characters XML cannot carry (and so drops), and some that pass through as they are.
+AWKWARD = "".join(chr(c) for c in range(1, 32)) + ' "quoted" \\back\\slash\x7f \u2028 \ufffe\uffff 🚧👷🏽‍♀️ Straße & <b>'
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def both_documents() -> tuple[etree._Element, bytes, dict]:
+    xml = waze.build_now(now=NOW)
+    body = waze.build_now(now=NOW, as_json=True)
+    return etree.fromstring(xml), xml, {item["id"]: item for item in json.loads(body)["incidents"]} | {"_raw": body}
+
+
+def as_xml_text(text: str) -> bytes:
+    """The character data Python's escape() wrote, after dropping what XML cannot carry."""
+    return NOT_XML.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
+
+
+def test_the_whitespace_the_sql_collapses_is_what_python_splits_on():
+    expanded = re.sub(
+        r"(.)-(.)", lambda m: "".join(map(chr, range(ord(m[1]), ord(m[2]) + 1))), waze.WHITESPACE_CHARACTERS
+    )
+    assert set(expanded) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+def test_it_escapes_markup_and_drops_what_xml_cannot_carry_in_every_text(stadtwerke, settings):
+    settings.AUMAN_FEED_PUBLISHER = f"Stadt {MARKUP}"
+    stadtwerke.name = f"Bau {MARKUP}"
+    stadtwerke.save()
+    work = make_roadwork(
+        stadtwerke,
+        title=MARKUP,
+        description="Zeile 1\nZeile\t2 \x01 \ufffe Ende 🚧 \\ back",
+        street_names=['K<1> & "2"', "  ", "\xa0", "B'3"],
+        reference="R&<\"'>",
+    )
+    incident = make_incident(kind=IncidentKind.HAZARD, description="", street_name=AWKWARD)
+    tree, xml, items = both_documents()
+    assert official_errors(cifs_schema(), xml) == []
+    element = incidents_by_id(tree)[str(work.pk)]
+    description = f"{MARKUP}: Zeile 1 Zeile 2 \x01 \ufffe Ende 🚧 \\ back"
+    expected = {
+        "source/reference": f"Stadt {MARKUP}",
+        "source/name": f"Bau {MARKUP}",
+        "description": NOT_XML.sub("", description),
+        "location/street": 'K<1> & "2", B\'3',
+        "location/location_description": "R&<\"'>",
+    }
+    assert {path: element.findtext(path) for path in expected} == expected
+    # Quotes stay as they are in character data; & < > are escaped.
+    assert (
+        b"<description>Rohr &amp; &lt;Ecke&gt; \"Markt\" 'x': Zeile 1 Zeile 2   Ende \xf0\x9f\x9a\xa7 \\ back<" in xml
+    )
+    item = items[str(work.pk)]
+    assert item["description"] == description  # JSON keeps every character
+    assert (item["source"], item["location"]["street"], item["location"]["location_description"]) == (
+        {"reference": f"Stadt {MARKUP}", "name": f"Bau {MARKUP}"},
+        'K<1> & "2", B\'3',
+        "R&<\"'>",
+    )
+    # The incident's street holds every control character: XML drops those it cannot carry (byte for byte what
+    # escape() wrote, \r included), JSON escapes them exactly as Python's json does.
+    assert b"<street>" + as_xml_text(AWKWARD) + b"</street>" in xml
+    assert b'"street":' + json.dumps(AWKWARD, ensure_ascii=False).encode() + b"," in items["_raw"]
+    assert items[str(incident.pk)]["location"]["street"] == AWKWARD
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("  Vorne \n\n und\thinten \u3000 ", "Titel: Vorne und hinten"),
+        ("x" * 993, "Titel: " + "x" * 993),  # 1000 characters: as it is
+        ("x" * 994, "Titel: " + "x" * 992 + "…"),  # 1001: cut to 999 and the ellipsis
+        ("ä" * 1500, "Titel: " + "ä" * 992 + "…"),  # characters, not bytes
+        ("a" + " \t " * 500 + "b" * 1000, "Titel: a " + "b" * 990 + "…"),  # collapsed first, then cut
+        ("\x01" * 993 + "\x1f", "Titel: " + "\x01" * 993),  # \x1f is whitespace to Python: collapsed away at the end
+    ],
+)
+def test_it_collapses_whitespace_and_clips_the_description_to_1000_characters(stadtwerke, description, expected):
+    work = make_roadwork(stadtwerke, title="Titel", description=description)
+    tree, _, items = both_documents()
+    assert items[str(work.pk)]["description"] == expected
+    assert len(expected) <= waze.DESCRIPTION_MAX
+    assert incidents_by_id(tree)[str(work.pk)].findtext("description") == NOT_XML.sub("", expected)
+
+
+def test_it_fills_empty_texts_with_their_fallbacks_and_leaves_out_what_is_unknown(stadtwerke, settings):
+    settings.AUMAN_CITY_NAME = "Mannheim & <Umgebung>"
+    nameless = make_roadwork(stadtwerke, title="Hausanschluss", description="", street_names=[" ", ""])
+    short = make_roadwork(stadtwerke, title="Kurz", street_names=["A"])  # one character is no street name
+    blank = make_incident(kind=IncidentKind.SPILL, description="", street_name=" \t", direction="unknown")
+    tree, _, items = both_documents()
+    elements = incidents_by_id(tree)
+    assert elements[str(nameless.pk)].findtext("description") == "Hausanschluss"
+    assert elements[str(nameless.pk)].findtext("location/street") == "Hausanschluss"
+    assert elements[str(short.pk)].findtext("location/street") == "Kurz"
+    incident = elements[str(blank.pk)]
+    with translation.override(settings.LANGUAGE_CODE):
+        label = str(IncidentKind.SPILL.label)
+    assert (incident.findtext("description"), incident.findtext("location/street")) == (label, settings.AUMAN_CITY_NAME)
+    # No end, no direction: the elements are left out, in both formats.
+    assert incident.find("endtime") is None and incident.find("location/direction") is None
+    assert incident.find("location/location_description") is None and incident.find("schedule") is None
+    item = items[str(blank.pk)]
+    keys = ["id", "creationtime", "updatetime", "source", "type", "subtype", "description", "location", "starttime"]
+    assert list(item) == keys
+    assert item["location"] == {"street": settings.AUMAN_CITY_NAME, "polyline": "49.4846 8.475 49.4846 8.475"}
+    assert item["source"] == {"reference": settings.AUMAN_FEED_PUBLISHER, "name": settings.AUMAN_FEED_PUBLISHER}
+
+
+def test_an_incident_ends_when_cleared_or_else_when_expected_to(client):
+    start = NOW - timedelta(hours=2)
+    expected = make_incident(
+        kind=IncidentKind.BREAKDOWN,
+        occurred_at=start,
+        reported_at=start,
+        expected_clearance_at=NOW + timedelta(hours=1),
+    )
+    cleared = make_incident(
+        kind=IncidentKind.BREAKDOWN,
+        occurred_at=start,
+        reported_at=start,
+        status=IncidentStatus.CLEARED,
+        cleared_at=NOW - timedelta(minutes=5),
+        expected_clearance_at=NOW + timedelta(hours=1),
+    )
+    tree = etree.fromstring(waze.build_now(waze.parse_feed_filters(QueryDict("active_on=2026-11-21"))[0], now=NOW))
+    elements = incidents_by_id(tree)
+    assert elements[str(expected.pk)].findtext("endtime") == "2026-11-21T12:30:15+01:00"
+    assert elements[str(cleared.pk)].findtext("endtime") == "2026-11-21T11:25:15+01:00"
+    assert elements[str(cleared.pk)].findtext("starttime") == "2026-11-21T09:30:15+01:00"
+
+
+def test_separate_parts_get_derived_ids_and_their_own_polylines_in_both_formats(stadtwerke):
+    from django.contrib.gis.geos import MultiLineString
+
+    third = [(8.4900, 49.4600), (8.4910, 49.4610)]
+    geometry = MultiLineString(
+        [LineString(coords, srid=4326) for coords in (KAISERRING, NECKARAU, third)], srid=4326
+    ).transform(25832, clone=True)
+    work = make_roadwork(stadtwerke, geometry=geometry, direction=Direction.BACKWARD)
+    tree, _, items = both_documents()
+    ids = [str(work.pk), str(uuid.uuid5(work.pk, "part-2")), str(uuid.uuid5(work.pk, "part-3"))]
+    assert [element.get("id") for element in tree.iterfind("incident")] == ids
+    for element, coords in zip(tree.iterfind("incident"), (KAISERRING, NECKARAU, third), strict=True):
+        assert close_to(polyline_of(element), coords[::-1])  # against the digitising direction
+        assert element.findtext("location/direction") == "ONE_DIRECTION"
+        assert element.findtext("description") == work.title
+    assert [items[i]["location"]["polyline"] for i in ids] == [
+        element.findtext("location/polyline") for element in tree.iterfind("incident")
+    ]
+
+
+def test_a_polygon_is_its_centre_line_in_both_directions_and_detours_are_no_cifs_incidents(stadtwerke):
+    from django.contrib.gis.geos import Polygon
+
+    from roadworks.models import Detour
+
+    # 150 m by 30 m along the parallel: the centre line runs east-west through the middle.
+    area = Polygon(
+        [(8.4740, 49.4840), (8.4760, 49.4840), (8.4760, 49.48427), (8.4740, 49.48427), (8.4740, 49.4840)], srid=4326
+    ).transform(25832, clone=True)
+    work = make_roadwork(stadtwerke, geometry=area, direction=Direction.FORWARD)
+    Detour.objects.create(roadwork=work, name="Umleitung", geometry=line(NECKARAU))
+    tree, _, items = both_documents()
+    [element] = tree.iterfind("incident")
+    assert element.get("id") == str(work.pk)
+    assert element.findtext("location/direction") == "BOTH_DIRECTIONS"
+    points = polyline_of(element)
+    assert len(points) == 2 and all(abs(lat - 49.484135) < 2e-5 for lat, _ in points)
+    assert sorted(round(lon, 4) for _, lon in points) == [8.474, 8.476]
+    assert list(items) == [str(work.pk), "_raw"]
+
+
+@pytest.mark.parametrize(
+    ("direction", "expected"),
+    [
+        (IncidentDirection.BOTH, "BOTH_DIRECTIONS"),
+        (IncidentDirection.FORWARD, "ONE_DIRECTION"),
+        (IncidentDirection.BACKWARD, "ONE_DIRECTION"),
+        (IncidentDirection.UNKNOWN, None),
+    ],
+)
+def test_an_incident_s_direction(direction, expected):
+    item = make_incident(kind=IncidentKind.OBSTRUCTION, direction=direction, affected_line=line(KAISERRING))
+    tree, _, items = both_documents()
+    assert incidents_by_id(tree)[str(item.pk)].findtext("location/direction") == expected
+    assert items[str(item.pk)]["location"].get("direction") == expected
+    forward = direction != IncidentDirection.BACKWARD
+    assert close_to(polyline_of(incidents_by_id(tree)[str(item.pk)]), KAISERRING if forward else KAISERRING[::-1])
+
+
+def test_every_accident_category_and_every_kind_gets_its_type_in_both_formats():
+    accidents = make_every_accident()
+    others = {kind: make_incident(kind=kind) for kind in waze.INCIDENT_TYPES}
+    closure = make_incident(kind=IncidentKind.POLICE_OPERATION, affected_line=line(KAISERRING))
+    tree, _, items = both_documents()
+    expected = {
+        str(incident.pk): ("ACCIDENT", "ACCIDENT_MAJOR" if category in (1, 2) else "ACCIDENT_MINOR")
+        for category, incident in accidents.items()
+    }
+    expected |= {str(incident.pk): waze.INCIDENT_TYPES[kind] for kind, incident in others.items()}
+    expected[str(closure.pk)] = ("ROAD_CLOSED", "ROAD_CLOSED_HAZARD")
+    elements = incidents_by_id(tree)
+    assert {i: (elements[i].findtext("type"), elements[i].findtext("subtype")) for i in expected} == expected
+    assert {i: (items[i]["type"], items[i]["subtype"]) for i in expected} == expected
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/St_Johns", "Asia/Kolkata"])
+def test_times_carry_the_offset_of_the_configured_zone_as_python_writes_it(stadtwerke, settings, zone):
+    settings.TIME_ZONE = zone  # half-hour offsets, one of them negative
+    work = make_roadwork(stadtwerke)
+    tree, _, items = both_documents()
+    assert tree.get("timestamp") == timezone.localtime(NOW).isoformat(timespec="seconds")
+    assert json.loads(items["_raw"])["timestamp"] == tree.get("timestamp")
+    start = timezone.localtime(work.period.lower).isoformat(timespec="seconds")
+    assert incidents_by_id(tree)[str(work.pk)].findtext("starttime") == start == items[str(work.pk)]["starttime"]
+
+
+def test_a_work_or_incident_with_an_empty_geometry_is_left_out(client, stadtwerke):
+    # The former builder wrote the polyline "None" (and "None None") for these; CIFS wants a position.
+    from django.contrib.gis.geos import Point
+
+    empty = make_roadwork(stadtwerke, geometry=LineString([], srid=25832))
+    nowhere = make_incident(kind=IncidentKind.HAZARD, location=Point([], srid=25832))
+    fine = make_roadwork(stadtwerke)
+    xml = waze.build_now(now=NOW)
+    assert official_errors(cifs_schema(), xml) == []
+    assert list(incidents_by_id(etree.fromstring(xml))) == [str(fine.pk)]
+    items = json.loads(waze.build_now(now=NOW, as_json=True))["incidents"]
+    assert [item["id"] for item in items] == [str(fine.pk)]
+    assert str(empty.pk) not in xml.decode() and str(nowhere.pk) not in xml.decode()
