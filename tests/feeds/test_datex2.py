@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.gis.geos import MultiLineString
-from django.utils import timezone
 from lxml import etree
 
 from roadworks.models import Detour, Direction, Roadwork, TrafficManagement, WorkKind
@@ -105,7 +104,7 @@ def test_it_publishes_a_valid_empty_publication(client):
 
 
 def test_the_self_check_reports_schema_errors():
-    body = datex2.build([], [], now=timezone.now())
+    body = datex2.build_now()
     broken = body.replace(b"<com:country>DE</com:country>", b"")
     assert FEEDS["datex2-situations"].validate(broken)
     assert FEEDS["datex2-situations"].validate(b"<not-closed") != []
@@ -295,9 +294,17 @@ def test_it_maps_the_unfallart_to_a_collision_type(client, kind):
     assert texts(record, "sit:accidentType")[0] == ("collision" if kind in datex2.COLLISION_TYPES else "accident")
 
 
-@pytest.mark.parametrize("type_", list(AccidentType))
-def test_it_carries_the_unfalltyp_as_an_extended_accident_type(type_):
-    assert datex2.accident_types(5, 0, type_)[-1] == ("_extended", datex2.ACCIDENT_TYPE_EXTENSIONS[type_])
+def test_it_carries_the_unfalltyp_as_an_extended_accident_type(client):
+    crashes = {
+        type_: make_accident(AccidentCategory.OTHER_PROPERTY_DAMAGE, kind=0, type_=type_) for type_ in AccidentType
+    }
+    document = get_feed(client)
+    for type_, crash in crashes.items():
+        accident_types = [
+            (element.text, element.get("_extendedValue"))
+            for element in records(situation(document, crash.pk))["Accident"].iterfind("sit:accidentType", NS)
+        ]
+        assert accident_types == [("accident", None), ("_extended", datex2.ACCIDENT_TYPE_EXTENSIONS[type_])]
 
 
 def test_it_names_the_road_users_involved(client):
