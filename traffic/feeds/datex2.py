@@ -229,9 +229,10 @@ def _attribute(value: str) -> str:
 def _folded(text: str) -> str:
     """SQL for a text (a column) as the content of a MultilingualString: whitespace runs folded to one space and
     the ends trimmed, clipped to MULTILINGUAL_MAX characters with an ellipsis, then escaped. The usual text needs
-    none of it (one regular expression match and its length tell); only the others run the subquery."""
+    none of it (one regular expression match and its length in bytes, never fewer than its characters, tell);
+    only the others run the subquery."""
     return (
-        f"CASE WHEN {text} !~ {_NEEDS_FOLDING} AND char_length({text}) <= {MULTILINGUAL_MAX} THEN {text}"
+        f"CASE WHEN {text} !~ {_NEEDS_FOLDING} AND octet_length({text}) <= {MULTILINGUAL_MAX} THEN {text}"
         f" ELSE (SELECT {_escaped('clipped.t')} FROM (SELECT CASE WHEN char_length(folded.t) > {MULTILINGUAL_MAX}"
         f" THEN left(folded.t, {MULTILINGUAL_MAX - 1}) || '…' ELSE folded.t END AS t"
         f" FROM (SELECT btrim(regexp_replace({text}, '[{_WHITESPACE}]+', ' ', 'g'), ' ') AS t OFFSET 0) AS folded"
@@ -449,6 +450,22 @@ _INCIDENT_SITUATION = f"""concat(
          ELSE '<sit:' || (i.record ->> 1) || '>' || (i.record ->> 2) || '</sit:' || (i.record ->> 1) || '>' END,
     '</sit:situationRecord></sit:situation>')"""
 
+# A roadwork's street names, each one not blank as a roadInformation. The usual names, none blank and none to
+# escape, are joined by array_to_string; one regular expression match on them joined by newlines tells (a blank
+# name is a line of whitespace there; a name holding a newline takes the long way, which is exact too).
+_BETWEEN_ROAD_NAMES = "</loc:roadName></loc:roadInformation><loc:roadInformation><loc:roadName>"
+_WORK_ROAD_NAMES = f"""
+    CASE WHEN cardinality(r.street_names) = 0 THEN ''
+         WHEN array_to_string(r.street_names, chr(10)) !~ '[&<>{_NOT_XML}]|(^|\\u000a)[{_WHITESPACE}]*(\\u000a|$)'
+         THEN '<loc:supplementaryPositionalDescription><loc:roadInformation><loc:roadName>'
+              || array_to_string(r.street_names, '{_BETWEEN_ROAD_NAMES}')
+              || '</loc:roadName></loc:roadInformation></loc:supplementaryPositionalDescription>'
+         ELSE coalesce((SELECT '<loc:supplementaryPositionalDescription>'
+                               || string_agg({_road_name("street.name")}, '' ORDER BY street.n)
+                               || '</loc:supplementaryPositionalDescription>'
+                        FROM unnest(r.street_names) WITH ORDINALITY AS street(name, n)
+                        WHERE street.name ~ '[^{_WHITESPACE}]'), '') END"""
+
 # The whole document in one query. Each item's rows are sorted first, with their plain columns (the texts would
 # make the sort carry 46 MB at 10,000 works and 10,000 incidents), then each stage below runs once per item
 # (OFFSET 0 keeps a stage from being pulled up into the next, which would write its expressions into every use:
@@ -466,11 +483,7 @@ WITH works AS (
 work_lines AS (
     -- array_remove: an empty line (LINESTRING EMPTY) has no position list, and no place in the feed.
     SELECT r.*, array_remove({_ROADWORK_LINES}, NULL) AS lines,
-           coalesce((SELECT '<loc:supplementaryPositionalDescription>'
-                            || string_agg({_road_name("street.name")}, '' ORDER BY street.n)
-                            || '</loc:supplementaryPositionalDescription>'
-                     FROM unnest(r.street_names) WITH ORDINALITY AS street(name, n)
-                     WHERE street.name ~ '[^{_WHITESPACE}]'), '') AS names
+           {_WORK_ROAD_NAMES} AS names
     FROM works AS r
     OFFSET 0
 ),
