@@ -240,15 +240,16 @@ def _folded(text: str) -> str:
     )
 
 
-# The com:values opening of every comment; the language code is a parameter, so this is a constant of the plan.
+# The com:values around every comment; the language code is a parameter, so this is a constant of the plan, as is
+# any || of it with other literals (fewer arguments for concat, which writes each one out).
 _VALUES_OPEN = f"'<com:values><com:value lang=' || {_attribute('%(lang)s::text')} || '>'"
 _VALUES_CLOSE = "'</com:value></com:values>'"
 
 
 def _comment(text: str) -> str:
     return (
-        f"'<sit:generalPublicComment><sit:comment>', {_VALUES_OPEN}, {_folded(text)},"
-        f" {_VALUES_CLOSE}, '</sit:comment></sit:generalPublicComment>'"
+        f"'<sit:generalPublicComment><sit:comment>' || {_VALUES_OPEN}, {_folded(text)},"
+        f" {_VALUES_CLOSE} || '</sit:comment></sit:generalPublicComment>'"
     )
 
 
@@ -283,11 +284,11 @@ def _situation_head(alias: str) -> str:
     )
 
 
-# The records of a roadwork after their id: version, times and probability, the same for each.
+# The records of a roadwork after their id: version, times and probability, the same for each (concat arguments).
 _WORK_RECORD_TAIL = (
-    """'" version="' || w.version || '"><sit:situationRecordCreationTime>' || w.created"""
-    " || '</sit:situationRecordCreationTime><sit:situationRecordVersionTime>' || w.updated"
-    " || '</sit:situationRecordVersionTime><sit:probabilityOfOccurrence>certain</sit:probabilityOfOccurrence>'"
+    """'" version="', w.version, '"><sit:situationRecordCreationTime>', w.created,"""
+    " '</sit:situationRecordCreationTime><sit:situationRecordVersionTime>', w.updated,"
+    " '</sit:situationRecordVersionTime><sit:probabilityOfOccurrence>certain</sit:probabilityOfOccurrence>'"
 )
 _MANAGED_CAUSE = (
     "'<sit:cause><sit:causeType>roadMaintenance</sit:causeType><sit:managedCause>"
@@ -331,8 +332,9 @@ _DETOURS = f"""
                      ELSE {_DETOUR_VALIDITY} END,
                 {_MANAGED_CAUSE}, w.location, {_NETWORK_MANAGEMENT},
                 '<sit:reroutingManagementType>followDiversionSigns</sit:reroutingManagementType>'
-                '<sit:reroutingItineraryDescription>', {_VALUES_OPEN}, {_folded("d.description")}, {_VALUES_CLOSE},
-                '</sit:reroutingItineraryDescription><sit:signedRerouting>true</sit:signedRerouting>',
+                '<sit:reroutingItineraryDescription>' || {_VALUES_OPEN}, {_folded("d.description")},
+                {_VALUES_CLOSE} || '</sit:reroutingItineraryDescription>'
+                '<sit:signedRerouting>true</sit:signedRerouting>',
                 '<sit:alternativeRoute xsi:type="loc:ItineraryByIndexedLocations">' || d.route
                 || '</sit:alternativeRoute>',
                 '</sit:situationRecord>'
@@ -380,7 +382,7 @@ _WORK_SITUATION = f"""concat(
         w.validity, {_MANAGED_CAUSE}, w.location, {_NETWORK_MANAGEMENT},
         '<sit:roadOrCarriagewayOrLaneManagementType>', w.management,
         '</sit:roadOrCarriagewayOrLaneManagementType></sit:situationRecord>') END,
-    {_DETOURS},
+    CASE WHEN w.detoured THEN {_DETOURS} END,
     '</sit:situation>')"""
 
 _LOCATION_GROUP = f"""'<sit:locationReference xsi:type="loc:LocationGroupByList">'
@@ -475,7 +477,9 @@ _DOCUMENT_SQL = f"""
 WITH works AS (
     SELECT r.id, r.version, r.reference, r.title, r.description, r.street_names, r.status, r.work_kind,
            r.traffic_management, r.direction, r.lanes_affected, r.category, r.is_emergency, r.daily_start,
-           r.daily_end, r.weekdays, r.geometry, r.period, r.created_at, r.updated_at
+           r.daily_end, r.weekdays, r.geometry, r.period, r.created_at, r.updated_at,
+           -- One hashed look-up per work; the detours' subquery then runs for the one work in ten that has any.
+           r.id IN (SELECT d.roadwork_id FROM roadworks_detour AS d) AS detoured
     FROM roadworks_roadwork AS r
     WHERE {{works}}
     ORDER BY lower(r.period), r.id
@@ -489,7 +493,7 @@ work_lines AS (
 ),
 work_texts AS (
     SELECT w.id, w.version, w.reference, w.status, w.work_kind, w.lanes_affected, w.category, w.is_emergency,
-           w.daily_start, w.daily_end, w.weekdays, w.lines, w.names,
+           w.daily_start, w.daily_end, w.weekdays, w.lines, w.names, w.detoured,
            {_local("lower(w.period)")} AS start_at, {_local("upper(w.period)")} AS end_at,
            {_local("w.created_at")} AS created, {_local("w.updated_at")} AS updated,
            CASE WHEN w.description = '' THEN w.title ELSE w.title || ': ' || w.description END AS comment,
