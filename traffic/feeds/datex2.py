@@ -2,8 +2,14 @@
 
 Schema: the v3.7 XSDs in ../shared/data/schemas/datex2/v3.7 (entry ``DATEXII_3_D2Payload.xsd``: a ``d2:payload``
 element of type ``sit:SituationPublication``); a copy ships in auman/data/schemas/datex2-3.7 for check_feeds.
-Rows come from ``traffic.feeds.situations`` (PostGIS writes the GML position lists and the local times);
-``build`` is pure and writes the XML as text, without an object model per item.
+PostgreSQL writes the whole document in one query (``document``): each situation's XML with concat() from its
+columns, in stages that each run once per item, joined with string_agg; the bytes come back as they are, never
+decoded into a str. The query selects what the Waze feed shows, with the WHERE clause, position lists and local
+times of ``traffic.feeds.situations`` (its SQL fragments, imported). The mapping tables below stay the one source:
+they go into the query as jsonb parameters, as do the incident kinds' labels in LANGUAGE_CODE, the publisher and
+the language. The texts are written as xml.sax.saxutils wrote them before: characters XML cannot carry removed,
+& < > escaped, comments with their whitespace folded and clipped to 1,024 characters; SQL looks for the rare text
+that needs any of it with one regular expression and leaves the others alone.
 
 One situation per roadwork and per incident, its id the item's UUID. A roadwork's situation holds
 
