@@ -553,6 +553,23 @@ def test_an_incident_text_and_street_are_escaped(client):
     assert b"<loc:roadName>A &amp; &lt;B&gt;</loc:roadName>" in body
 
 
+@pytest.mark.parametrize(
+    ("street_name", "expected"),
+    [
+        ("Kaiserring", ["Kaiserring"]),
+        ("", []),
+        ("   ", []),
+        (" \t\u00a0", []),
+        ("\tQ 7 ", ["\tQ 7 "]),
+        ("A & <B>\x01", ["A & <B>"]),
+    ],
+)
+def test_an_incident_names_its_street_unless_it_is_blank(client, street_name, expected):
+    incident = make_incident(kind=IncidentKind.OBSTRUCTION, street_name=street_name, affected_line=line(KAISERRING))
+    record = records(situation(get_feed(client), incident.pk))["GeneralObstruction"]
+    assert texts(record, "sit:locationReference//loc:roadName") == expected
+
+
 def test_separate_parts_each_carry_their_line_and_the_street_names(client, stadtwerke):
     geometry = MultiLineString([line(KAISERRING), line(NECKARAU)])
     work = make_roadwork(stadtwerke, geometry=geometry, street_names=["Kaiserring", "Neckarauer Straße"])

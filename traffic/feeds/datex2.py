@@ -193,11 +193,10 @@ MULTILINGUAL_MAX = 1024  # com:MultilingualStringValueType
 # (str.isspace(); tests/feeds/test_datex2.py checks the list), by which a comment's whitespace is folded.
 _NOT_XML = r"\u0001-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff"
 _WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Anything a comment's text may need done: a control character (whitespace or not XML), other whitespace than a
-# single space between words, & < >, U+FFFE, U+FFFF.
-_NEEDS_FOLDING = (
-    r"'[\u0001-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000&<>\ufffe\uffff]|^ | $|  '"
-)
+# Every character a text may need something done about: whitespace but the space, a character XML cannot carry,
+# & < >. A comment needs nothing done when it has none of them and no space at either end or beside another.
+_UNUSUAL = r"\u0001-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000&<>\ufffe\uffff"
+_NEEDS_FOLDING = f"'[{_UNUSUAL}]|^ | $|  '"
 
 
 def _escaped(text: str) -> str:
@@ -474,6 +473,17 @@ _WORK_ROAD_NAMES = f"""
                         FROM unnest(r.street_names) WITH ORDINALITY AS street(name, n)
                         WHERE street.name ~ '[^{_WHITESPACE}]'), '') END"""
 
+# An incident's street name as a roadInformation, unless it is blank. The usual name, holding no whitespace but
+# spaces and nothing to escape, and not only spaces, is written as it is after one regular expression match.
+_INCIDENT_ROAD_NAME = f"""
+    CASE WHEN i.street_name !~ '[{_UNUSUAL}]|^ *$'
+         THEN '<loc:supplementaryPositionalDescription><loc:roadInformation><loc:roadName>' || i.street_name
+              || '</loc:roadName></loc:roadInformation></loc:supplementaryPositionalDescription>'
+         WHEN i.street_name ~ '[^{_WHITESPACE}]'
+         THEN '<loc:supplementaryPositionalDescription>' || {_road_name("i.street_name")}
+              || '</loc:supplementaryPositionalDescription>'
+         ELSE '' END"""
+
 # The whole document in one query. Each item's rows are sorted first, with their plain columns (the texts would
 # make the sort carry 46 MB at 10,000 works and 10,000 incidents), then each stage below runs once per item
 # (OFFSET 0 keeps a stage from being pulled up into the next, which would write its expressions into every use:
@@ -492,31 +502,25 @@ WITH works AS (
 ),
 work_lines AS (
     -- array_remove: an empty line (LINESTRING EMPTY) has no position list, and no place in the feed.
-    SELECT r.*, array_remove({_ROADWORK_LINES}, NULL) AS lines,
-           {_WORK_ROAD_NAMES} AS names
+    SELECT r.*, array_remove({_ROADWORK_LINES}, NULL) AS lines, {_WORK_ROAD_NAMES} AS names,
+           {_local("lower(r.period)")} AS start_at, {_local("upper(r.period)")} AS end_at
     FROM works AS r
     OFFSET 0
 ),
 work_texts AS (
     SELECT w.id, w.version, w.reference, w.status, w.work_kind, w.lanes_affected, w.category, w.is_emergency,
-           w.daily_start, w.daily_end, w.weekdays, w.lines, w.names, w.detoured,
-           {_local("lower(w.period)")} AS start_at, {_local("upper(w.period)")} AS end_at,
+           w.detoured, w.start_at, w.end_at,
            {_local("w.created_at")} AS created, {_local("w.updated_at")} AS updated,
            CASE WHEN w.description = '' THEN w.title ELSE w.title || ': ' || w.description END AS comment,
            ST_Dimension(w.geometry) = 2 OR w.direction = %(both)s AS both_ways,
            %(action_statuses)s::jsonb ->> w.status AS action_status,
            %(construction)s::jsonb ->> w.work_kind AS construction,
-           %(management)s::jsonb ->> w.traffic_management AS management
-    FROM work_lines AS w
-    WHERE cardinality(w.lines) > 0
-    OFFSET 0
-),
-work_parts AS (
-    SELECT w.*,
+           %(management)s::jsonb ->> w.traffic_management AS management,
            {_validity("w.start_at", "w.end_at", "'definedByValidityTimeSpec'", _WORK_VALID_PERIOD)} AS validity,
            CASE WHEN cardinality(w.lines) = 1 THEN {_linear("sit:locationReference", "w.lines[1]", "w.names")}
                 ELSE {_LOCATION_GROUP} END AS location
-    FROM work_texts AS w
+    FROM work_lines AS w
+    WHERE cardinality(w.lines) > 0
     OFFSET 0
 ),
 incidents AS (
@@ -544,9 +548,7 @@ incident_texts AS (
            END AS expected_clearance,
            {_local("i.created_at")} AS created, {_local("i.updated_at")} AS updated,
            coalesce(NULLIF(i.description, ''), %(labels)s::jsonb ->> i.kind) AS comment,
-           CASE WHEN i.street_name ~ '[^{_WHITESPACE}]'
-                THEN '<loc:supplementaryPositionalDescription>' || {_road_name("i.street_name")}
-                     || '</loc:supplementaryPositionalDescription>' ELSE '' END AS names,
+           {_INCIDENT_ROAD_NAME} AS names,
            -- The record of any other kind than an accident: [type, its type element, value].
            CASE WHEN i.kind <> %(accident)s
                 THEN coalesce(%(records)s::jsonb -> i.kind, %(records)s::jsonb -> %(other)s) END AS record,
@@ -561,7 +563,7 @@ FROM (
                   '<com:country>{COUNTRY}</com:country><com:nationalIdentifier>',
                   {_escaped("%(publisher)s::text")}, '</com:nationalIdentifier></com:publicationCreator>') AS part
     UNION ALL
-    SELECT {_WORK_SITUATION} FROM work_parts AS w
+    SELECT {_WORK_SITUATION} FROM work_texts AS w
     UNION ALL
     SELECT {_INCIDENT_SITUATION} FROM incident_texts AS i
     UNION ALL
