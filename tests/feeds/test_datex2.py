@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pytest
 from django.contrib.gis.geos import GEOSGeometry, MultiLineString
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 from lxml import etree
 
 from roadworks.models import Detour, Direction, Roadwork, TrafficManagement, WorkKind
@@ -568,6 +568,26 @@ def test_an_incident_names_its_street_unless_it_is_blank(client, street_name, ex
     incident = make_incident(kind=IncidentKind.OBSTRUCTION, street_name=street_name, affected_line=line(KAISERRING))
     record = records(situation(get_feed(client), incident.pk))["GeneralObstruction"]
     assert texts(record, "sit:locationReference//loc:roadName") == expected
+
+
+def test_situations_come_in_order_works_by_start_then_incidents_by_occurrence(client, stadtwerke):
+    start = timezone.now() + timedelta(days=3)
+    late = make_roadwork(stadtwerke, period=period(start + timedelta(days=2), 5))
+    early = make_roadwork(stadtwerke, period=period(start, 5))
+    same_start = sorted(
+        [make_roadwork(stadtwerke, period=period(start + timedelta(days=1), 5)) for _ in range(3)],
+        key=lambda work: work.pk,  # a tie is broken by the id, as a UUID
+    )
+    older = make_incident(occurred_at=timezone.now() - timedelta(hours=2))
+    newer = make_incident(occurred_at=timezone.now() - timedelta(hours=1))
+    ids = [element.get("id") for element in get_feed(client).iterfind("sit:situation", NS)]
+    assert ids == [str(item.pk) for item in (early, *same_start, late, older, newer)]
+
+
+def test_each_weekday_is_named_once_in_week_order(client, stadtwerke):
+    work = make_roadwork(stadtwerke, weekdays=[6, 0, 4, 0])
+    record = records(situation(get_feed(client), work.pk))["MaintenanceWorks"]
+    assert texts(record, ".//com:applicableDay") == ["monday", "friday", "sunday"]
 
 
 def test_separate_parts_each_carry_their_line_and_the_street_names(client, stadtwerke):
