@@ -554,6 +554,25 @@ def test_an_incident_text_and_street_are_escaped(client):
 
 
 @pytest.mark.parametrize(
+    ("street_names", "expected"),
+    [
+        (["Kaiserring"], ["Kaiserring"]),
+        ([], []),
+        (["", "  "], []),
+        (["A", "B\nC", "D"], ["A", "B\nC", "D"]),
+        (["A", "\n", "B"], ["A", "B"]),
+        ([" A ", "B "], [" A ", "B "]),
+        (["A & B", "\x1c"], ["A & B"]),
+    ],
+)
+def test_a_roadwork_names_its_streets_but_the_blank_ones(client, stadtwerke, street_names, expected):
+    work = make_roadwork(stadtwerke, street_names=street_names)
+    location = records(situation(get_feed(client), work.pk))["MaintenanceWorks"].find("sit:locationReference", NS)
+    assert texts(location, ".//loc:roadName") == expected
+    assert (location.find("loc:supplementaryPositionalDescription", NS) is None) == (not expected)
+
+
+@pytest.mark.parametrize(
     ("street_name", "expected"),
     [
         ("Kaiserring", ["Kaiserring"]),

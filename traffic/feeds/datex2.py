@@ -458,8 +458,9 @@ _INCIDENT_SITUATION = f"""concat(
     '</sit:situationRecord></sit:situation>')"""
 
 # A roadwork's street names, each one not blank as a roadInformation. The usual names, none blank and none to
-# escape, are joined by array_to_string; one regular expression match on them joined by newlines tells (a blank
-# name is a line of whitespace there; a name holding a newline takes the long way, which is exact too).
+# escape, are joined by array_to_string; one regular expression match on them joined by newlines tells: a blank
+# name is a line of nothing but whitespace there (a newline inside a name can only send it the long way, which is
+# exact too).
 _BETWEEN_ROAD_NAMES = "</loc:roadName></loc:roadInformation><loc:roadInformation><loc:roadName>"
 _WORK_ROAD_NAMES = f"""
     CASE WHEN cardinality(r.street_names) = 0 THEN ''
