@@ -580,8 +580,9 @@ _PAYLOAD_OPEN = (
 
 
 class _Utf8Loader(Loader):
-    """Loads a text value as the UTF-8 bytes it arrives in: the document is never decoded into a str and encoded
-    again (46 MB at 10,000 works and 10,000 incidents)."""
+    """Loads a text value as the bytes it arrives in, UTF-8 (Django connects with client_encoding UTF8): the
+    document is never decoded into a str and encoded again (46 MB at 10,000 works and 10,000 incidents).
+    Registered on the one cursor that fetches the document."""
 
     def load(self, data: Buffer) -> bytes:
         return bytes(data)
