@@ -7,11 +7,14 @@ alice applies for Stadtwerke, bob approves for the authority, carol is police; t
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape, quoteattr
 
 import pytest
-from django.contrib.gis.geos import MultiLineString
-from django.utils import timezone
+from django.contrib.gis.geos import GEOSGeometry, MultiLineString
+from django.db import connection
+from django.utils import timezone, translation
 from lxml import etree
 
 from roadworks.models import Detour, Direction, Roadwork, TrafficManagement, WorkKind
@@ -105,7 +108,7 @@ def test_it_publishes_a_valid_empty_publication(client):
 
 
 def test_the_self_check_reports_schema_errors():
-    body = datex2.build([], [], now=timezone.now())
+    body = datex2.build_now()
     broken = body.replace(b"<com:country>DE</com:country>", b"")
     assert FEEDS["datex2-situations"].validate(broken)
     assert FEEDS["datex2-situations"].validate(b"<not-closed") != []
@@ -295,9 +298,17 @@ def test_it_maps_the_unfallart_to_a_collision_type(client, kind):
     assert texts(record, "sit:accidentType")[0] == ("collision" if kind in datex2.COLLISION_TYPES else "accident")
 
 
-@pytest.mark.parametrize("type_", list(AccidentType))
-def test_it_carries_the_unfalltyp_as_an_extended_accident_type(type_):
-    assert datex2.accident_types(5, 0, type_)[-1] == ("_extended", datex2.ACCIDENT_TYPE_EXTENSIONS[type_])
+def test_it_carries_the_unfalltyp_as_an_extended_accident_type(client):
+    crashes = {
+        type_: make_accident(AccidentCategory.OTHER_PROPERTY_DAMAGE, kind=0, type_=type_) for type_ in AccidentType
+    }
+    document = get_feed(client)
+    for type_, crash in crashes.items():
+        accident_types = [
+            (element.text, element.get("_extendedValue"))
+            for element in records(situation(document, crash.pk))["Accident"].iterfind("sit:accidentType", NS)
+        ]
+        assert accident_types == [("accident", None), ("_extended", datex2.ACCIDENT_TYPE_EXTENSIONS[type_])]
 
 
 def test_it_names_the_road_users_involved(client):
@@ -412,3 +423,329 @@ def test_it_sends_xml_with_cache_control_and_cors_and_answers_304(client, stadtw
     assert client.get(URL, HTTP_IF_NONE_MATCH=etag).status_code == 304
     Detour.objects.create(roadwork=work, name="Umleitung", geometry=line(NECKARAU))
     assert client.get(URL, HTTP_IF_NONE_MATCH=etag).status_code == 200  # a new detour is a change
+
+
+# --- Texts, as PostgreSQL writes them --------------------------------------------------------------------------------
+
+# Everything a text may hold that XML or a MultilingualString treats specially: markup characters, both quotes, a
+# newline, a tab, a run of spaces, a control character and U+FFFE (XML cannot carry them), an emoji.
+AWKWARD = "Rohr & <Leitung> \"A\" 'B'\nZeile\tTab\x01Steuer\ufffeX 😀  doppelt "
+# The same as a comment: whitespace folded to single spaces, the characters XML cannot carry removed.
+AWKWARD_COMMENT = "Rohr & <Leitung> \"A\" 'B' Zeile TabSteuerX 😀 doppelt"
+# ... and as it stands in the document's bytes.
+AWKWARD_COMMENT_XML = "Rohr &amp; &lt;Leitung&gt; \"A\" 'B' Zeile TabSteuerX 😀 doppelt"
+
+
+def comment_of(record: etree._Element) -> str:
+    return record.findtext("sit:generalPublicComment/sit:comment/com:values/com:value", namespaces=NS)
+
+
+def children(record: etree._Element) -> list[str]:
+    return [etree.QName(child).localname for child in record]
+
+
+def test_it_escapes_folds_and_cleans_the_texts_of_a_roadwork_and_its_detours(client, stadtwerke):
+    work = make_roadwork(
+        stadtwerke,
+        title="Rohr & <Leitung>",
+        description=AWKWARD,
+        reference="BS & <1> \"2\" 'x'",
+        street_names=['Straße & <Weg> "x"', " \t ", "Tab\tName\x01😀", ""],
+        traffic_management=TrafficManagement.FULL_CLOSURE,
+    )
+    plain = Detour.objects.create(roadwork=work, name="U1 & <Nord>", geometry=line(KAISERRING))
+    awkward = Detour.objects.create(roadwork=work, name="U2", description=AWKWARD, geometry=line(NECKARAU))
+    body = client.get(URL).content
+    assert official_errors(datex_schema(), body) == []
+    found = records(situation(etree.fromstring(body), work.pk))
+
+    works = found["MaintenanceWorks"]
+    assert comment_of(works) == f"Rohr & <Leitung>: {AWKWARD_COMMENT}"
+    assert f'<com:value lang="de">Rohr &amp; &lt;Leitung&gt;: {AWKWARD_COMMENT_XML}</com:value>'.encode() in body
+    assert works.findtext("sit:roadworksIdentifier", namespaces=NS) == "BS & <1> \"2\" 'x'"
+    assert b"<sit:roadworksIdentifier>BS &amp; &lt;1&gt; \"2\" 'x'</sit:roadworksIdentifier>" in body
+    # Blank street names are left out; a name keeps its tab (only comments are folded) but not \x01.
+    for record in found.values():
+        location = record.find("sit:locationReference", NS)
+        assert texts(location, ".//loc:roadName") == ['Straße & <Weg> "x"', "Tab\tName😀"]
+
+    reroutings = {
+        record.get("id"): record.findtext("sit:reroutingItineraryDescription/com:values/com:value", namespaces=NS)
+        for record in situation(etree.fromstring(body), work.pk).iterfind("sit:situationRecord", NS)
+        if record.get(XSI_TYPE) == "sit:ReroutingManagement"
+    }
+    assert reroutings == {
+        f"{work.pk}_detour{plain.pk}": "U1 & <Nord>",
+        f"{work.pk}_detour{awkward.pk}": f"U2: {AWKWARD_COMMENT}",
+    }
+
+
+def test_it_clips_a_long_comment_after_folding_it_and_counts_characters_not_bytes(client, stadtwerke):
+    words = make_roadwork(stadtwerke, title="Titel", description="Wort  \n" * 300)
+    exactly = make_roadwork(stadtwerke, title="T", description="ü" * 1021)  # 1,024 characters, 2,045 bytes
+    one_more = make_roadwork(stadtwerke, title="T", description="ü" * 1022)
+    document = get_feed(client)
+    folded = "Titel: " + " ".join(["Wort"] * 300)
+    assert comment_of(records(situation(document, words.pk))["MaintenanceWorks"]) == folded[:1023] + "…"
+    assert comment_of(records(situation(document, exactly.pk))["MaintenanceWorks"]) == "T: " + "ü" * 1021
+    assert comment_of(records(situation(document, one_more.pk))["MaintenanceWorks"]) == "T: " + "ü" * 1020 + "…"
+
+
+def test_it_leaves_out_what_a_roadwork_does_not_have(client, stadtwerke):
+    work = make_roadwork(
+        stadtwerke,
+        street_names=[],
+        description="",
+        lanes_affected=0,
+        work_kind=WorkKind.OTHER,
+        traffic_management=TrafficManagement.FOOTWAY_CLOSURE,
+    )
+    Roadwork.objects.filter(pk=work.pk).update(category="")  # no category: no roadworksScale
+    found = records(situation(get_feed(client), work.pk))
+    assert list(found) == ["MaintenanceWorks"]
+    record = found["MaintenanceWorks"]
+    assert children(record) == [
+        "situationRecordCreationTime",
+        "situationRecordVersionTime",
+        "probabilityOfOccurrence",
+        "validity",
+        "generalPublicComment",
+        "locationReference",
+        "operatorActionStatus",
+        "roadworksIdentifier",
+        "roadMaintenanceType",
+    ]
+    assert comment_of(record) == work.title
+    assert children(record.find("sit:locationReference", NS)) == ["gmlLineString"]
+    assert children(record.find("sit:validity/com:validityTimeSpecification", NS)) == [
+        "overallStartTime",
+        "overallEndTime",
+    ]
+
+
+def test_it_leaves_out_what_an_incident_does_not_have_and_names_it_by_its_kind(client):
+    incident = make_incident(kind=IncidentKind.BREAKDOWN, description="", street_name="", lanes_blocked=0)
+    record = records(situation(get_feed(client), incident.pk))["VehicleObstruction"]
+    assert children(record) == [
+        "situationRecordCreationTime",
+        "situationRecordVersionTime",
+        "probabilityOfOccurrence",
+        "validity",
+        "generalPublicComment",
+        "locationReference",
+        "vehicleObstructionType",
+    ]
+    with translation.override("de"):
+        assert comment_of(record) == str(IncidentKind.BREAKDOWN.label)
+    assert record.find("sit:generalPublicComment//com:value", NS).get("lang") == "de"
+    location = record.find("sit:locationReference", NS)
+    assert children(location) == ["pointByCoordinates"]
+    assert children(record.find("sit:validity/com:validityTimeSpecification", NS)) == ["overallStartTime"]
+
+
+def test_an_incident_text_and_street_are_escaped(client):
+    incident = make_incident(kind=IncidentKind.HAZARD, description=AWKWARD, street_name="A & <B>\x01")
+    body = client.get(URL).content
+    assert official_errors(datex_schema(), body) == []
+    record = records(situation(etree.fromstring(body), incident.pk))["GeneralObstruction"]
+    assert comment_of(record) == AWKWARD_COMMENT
+    assert texts(record, "sit:locationReference//loc:roadName") == ["A & <B>"]
+    assert b"<loc:roadName>A &amp; &lt;B&gt;</loc:roadName>" in body
+
+
+@pytest.mark.parametrize(
+    ("street_names", "expected"),
+    [
+        (["Kaiserring"], ["Kaiserring"]),
+        ([], []),
+        (["", "  "], []),
+        (["A", "B\nC", "D"], ["A", "B\nC", "D"]),
+        (["A", "\n", "B"], ["A", "B"]),
+        ([" A ", "B "], [" A ", "B "]),
+        (["A & B", "\x1c"], ["A & B"]),
+    ],
+)
+def test_a_roadwork_names_its_streets_but_the_blank_ones(client, stadtwerke, street_names, expected):
+    work = make_roadwork(stadtwerke, street_names=street_names)
+    location = records(situation(get_feed(client), work.pk))["MaintenanceWorks"].find("sit:locationReference", NS)
+    assert texts(location, ".//loc:roadName") == expected
+    assert (location.find("loc:supplementaryPositionalDescription", NS) is None) == (not expected)
+
+
+@pytest.mark.parametrize(
+    ("street_name", "expected"),
+    [
+        ("Kaiserring", ["Kaiserring"]),
+        ("", []),
+        ("   ", []),
+        (" \t\u00a0", []),
+        ("\tQ 7 ", ["\tQ 7 "]),
+        ("A & <B>\x01", ["A & <B>"]),
+    ],
+)
+def test_an_incident_names_its_street_unless_it_is_blank(client, street_name, expected):
+    incident = make_incident(kind=IncidentKind.OBSTRUCTION, street_name=street_name, affected_line=line(KAISERRING))
+    record = records(situation(get_feed(client), incident.pk))["GeneralObstruction"]
+    assert texts(record, "sit:locationReference//loc:roadName") == expected
+
+
+def test_situations_come_in_order_works_by_start_then_incidents_by_occurrence(client, stadtwerke):
+    start = timezone.now() + timedelta(days=3)
+    late = make_roadwork(stadtwerke, period=period(start + timedelta(days=2), 5))
+    early = make_roadwork(stadtwerke, period=period(start, 5))
+    same_start = sorted(
+        [make_roadwork(stadtwerke, period=period(start + timedelta(days=1), 5)) for _ in range(3)],
+        key=lambda work: work.pk,  # a tie is broken by the id, as a UUID
+    )
+    older = make_incident(occurred_at=timezone.now() - timedelta(hours=2))
+    newer = make_incident(occurred_at=timezone.now() - timedelta(hours=1))
+    ids = [element.get("id") for element in get_feed(client).iterfind("sit:situation", NS)]
+    assert ids == [str(item.pk) for item in (early, *same_start, late, older, newer)]
+
+
+def test_each_weekday_is_named_once_in_week_order(client, stadtwerke):
+    work = make_roadwork(stadtwerke, weekdays=[6, 0, 4, 0])
+    record = records(situation(get_feed(client), work.pk))["MaintenanceWorks"]
+    assert texts(record, ".//com:applicableDay") == ["monday", "friday", "sunday"]
+
+
+def test_separate_parts_each_carry_their_line_and_the_street_names(client, stadtwerke):
+    geometry = MultiLineString([line(KAISERRING), line(NECKARAU)])
+    work = make_roadwork(stadtwerke, geometry=geometry, street_names=["Kaiserring", "Neckarauer Straße"])
+    location = records(situation(get_feed(client), work.pk))["MaintenanceWorks"].find("sit:locationReference", NS)
+    parts = location.findall("loc:locationContainedInGroup", NS)
+    assert [part.get(XSI_TYPE) for part in parts] == ["loc:SingleRoadLinearLocation"] * 2
+    assert close_to(poslist(parts[0]), KAISERRING) and close_to(poslist(parts[1]), NECKARAU)
+    assert [texts(part, ".//loc:roadName") for part in parts] == [["Kaiserring", "Neckarauer Straße"]] * 2
+
+
+def test_a_polygon_is_its_centre_line_for_both_directions(client, stadtwerke):
+    from tests.feeds.conftest import area_along
+
+    work = make_roadwork(
+        stadtwerke,
+        geometry=area_along(KAISERRING),
+        direction=Direction.FORWARD,
+        traffic_management=TrafficManagement.LANE_CLOSURE,
+    )
+    found = records(situation(get_feed(client), work.pk))
+    location = found["MaintenanceWorks"].find("sit:locationReference", NS)
+    assert location.get(XSI_TYPE) == "loc:SingleRoadLinearLocation"
+    (start, end) = poslist(location)
+    ends = sorted([start, end])  # a polygon has no digitising direction
+    assert all(
+        abs(lat - want_lat) < 2e-5 and abs(lon - want_lon) < 2e-5
+        for (lat, lon), (want_lon, want_lat) in zip(ends, sorted(KAISERRING, key=lambda p: (p[1], p[0])), strict=True)
+    )
+    management = found["RoadOrCarriagewayOrLaneManagement"]
+    assert management.findtext("sit:applicableForTrafficDirection", namespaces=NS) == "bothWays"
+
+
+def test_it_writes_every_detail_of_an_accident_in_schema_order(client):
+    crash = make_accident(
+        AccidentCategory.KILLED,
+        kind=AccidentKind.ONCOMING,
+        type_=AccidentType.TURNING,
+        involves_car=True,
+        involves_bicycle=True,
+        involves_pedestrian=True,
+        involves_motorcycle=True,
+        involves_goods_vehicle=True,
+        involves_other=True,
+    )
+    record = records(situation(get_feed(client), crash.pk))["Accident"]
+    details = [
+        (etree.QName(child).localname, child.get("_extendedValue"), "".join(child.itertext())) for child in record
+    ][7:]
+    assert details == [
+        ("trafficConstrictionType", None, "lanesBlocked"),
+        ("accidentType", None, "collision"),
+        ("accidentType", None, "seriousInjuryOrFatalAccident"),
+        ("accidentType", "turningAccident", "_extended"),
+        ("collisionType", None, "headOnCollision"),
+        ("groupOfVehiclesInvolved", None, "car"),
+        ("groupOfVehiclesInvolved", None, "bicycle"),
+        ("groupOfVehiclesInvolved", None, "motorcycle"),
+        ("groupOfVehiclesInvolved", None, "lorry"),
+        ("groupOfVehiclesInvolved", None, "other"),
+        ("groupOfPeopleInvolved", None, "1dead"),
+        ("groupOfPeopleInvolved", None, "2seriouslyInjured"),
+        ("groupOfPeopleInvolved", None, "pedestrian"),
+    ]
+
+
+def test_it_writes_the_header_from_the_settings(settings):
+    settings.AUMAN_FEED_PUBLISHER = "Stadt A & B <Verkehr>"
+    body = datex2.build_now(now=datetime(2027, 3, 1, 6, 0, 0, 999999, tzinfo=UTC))
+    declarations = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in datex2.NAMESPACES.items())
+    assert (
+        body
+        == (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<d2:payload {declarations} xsi:type="sit:SituationPublication" lang="de" modelBaseVersion="3">'
+            "<com:publicationTime>2027-03-01T07:00:00+01:00</com:publicationTime><com:publicationCreator>"
+            "<com:country>DE</com:country>"
+            "<com:nationalIdentifier>Stadt A &amp; B &lt;Verkehr&gt;</com:nationalIdentifier>"
+            "</com:publicationCreator></d2:payload>\n"
+        ).encode()
+    )
+
+
+def test_an_empty_line_has_no_place_in_the_feed(client, stadtwerke):
+    # Old builds wrote "None" as its position list, which no schema takes; an empty line has nothing to show.
+    empty = make_roadwork(stadtwerke, geometry=GEOSGeometry("SRID=25832;LINESTRING EMPTY"))
+    shown = make_roadwork(stadtwerke)
+    body = client.get(URL).content
+    assert official_errors(datex_schema(), body) == []
+    ids = {element.get("id") for element in etree.fromstring(body).iterfind("sit:situation", NS)}
+    assert str(shown.pk) in ids and str(empty.pk) not in ids
+
+
+# The SQL text helpers against the Python functions whose output the feed kept: xml.sax.saxutils.escape and
+# quoteattr, and str.split() for folding whitespace.
+TRICKY = [
+    "",
+    "plain",
+    "a & b",
+    "<tag>",
+    'say "hi"',
+    "it's",
+    "both \" and '",
+    "tab\there",
+    "new\nline\r\n",
+    "\x01\x08\x0b\x0c\x0e\x1f\x7f",
+    "\ufffe\uffff\ufffd",
+    "😀 emoji",
+    "  lead and trail  ",
+    "\u00a0nbsp\u2003em\u3000ideographic\x1cfile\x85",
+]
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def sql_value(expression: str, value: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {expression.replace('%(v)s', '%(v)s::text')}", {"v": value})
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_the_sql_escapes_text_and_attributes_as_python_did(value):
+    assert sql_value(datex2._escaped("%(v)s"), value) == escape(NOT_XML.sub("", value))
+    assert sql_value(datex2._attribute("%(v)s"), value) == quoteattr(NOT_XML.sub("", value))
+
+
+@pytest.mark.parametrize("value", [*TRICKY, "".join(TRICKY), "x" * 1025, "y " * 600, " ü" * 1100])
+def test_the_sql_folds_and_clips_a_comment_as_python_did(value):
+    folded = " ".join(value.split())
+    if len(folded) > datex2.MULTILINGUAL_MAX:
+        folded = folded[: datex2.MULTILINGUAL_MAX - 1] + "…"
+    assert sql_value(datex2._folded("%(v)s"), value) == escape(NOT_XML.sub("", folded))
+
+
+def test_the_whitespace_the_sql_folds_is_what_python_splits_on():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(code ORDER BY code) FROM generate_series(1, 1114111) AS code"
+            f" WHERE code NOT BETWEEN 55296 AND 57343 AND chr(code) ~ '[{datex2._WHITESPACE}]'"
+        )
+        assert cursor.fetchone()[0] == [code for code in range(1, 0x110000) if chr(code).isspace()]
