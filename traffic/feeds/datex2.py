@@ -37,13 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
 
 from roadworks.models import Direction, RoadworkCategory, RoadworkStatus, TrafficManagement, WorkKind
 from traffic.models import (
@@ -59,16 +56,16 @@ from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
 from .situations import (
-    _RESTORE_ZONE_SQL,
-    _ROADWORK_LINES,
-    _ZONE_SQL,
-    _lines_array,
-    _local,
-    _poslist,
-    _where,
+    INCIDENT_LINE_SQL,
+    ROADWORK_LINES_SQL,
+    feed_where,
+    fetch_document,
+    incident_labels,
+    lines_array_sql,
+    local_time_sql,
+    poslist_sql,
     situation_fingerprint,
 )
-from .wzdx import PLANNER_SQL
 
 CONTENT_TYPE = "application/xml; charset=utf-8"
 FEED_NAME = "datex2-3-situations"
@@ -345,15 +342,15 @@ _DETOURS = f"""
                 '</sit:situationRecord>'
             ), '' ORDER BY d.id)
      FROM (SELECT d.id,
-                  CASE WHEN d.period IS NOT NULL AND NOT lower_inf(d.period) THEN {_local("lower(d.period)")}
+                  CASE WHEN d.period IS NOT NULL AND NOT lower_inf(d.period) THEN {local_time_sql("lower(d.period)")}
                   END AS start_at,
-                  CASE WHEN d.period IS NOT NULL AND NOT upper_inf(d.period) THEN {_local("upper(d.period)")}
+                  CASE WHEN d.period IS NOT NULL AND NOT upper_inf(d.period) THEN {local_time_sql("upper(d.period)")}
                   END AS end_at,
                   CASE WHEN d.description = '' THEN d.name ELSE d.name || ': ' || d.description END AS description,
                   (SELECT string_agg('<loc:locationContainedInItinerary index="' || (part.n - 1) || '">'
                                      || {_linear("loc:location", "part.line", "''")}
                                      || '</loc:locationContainedInItinerary>', '' ORDER BY part.n)
-                   FROM unnest(array_remove({_lines_array("d.geometry")}, NULL)) WITH ORDINALITY AS part(line, n)
+                   FROM unnest(array_remove({lines_array_sql("d.geometry")}, NULL)) WITH ORDINALITY AS part(line, n)
                   ) AS route
            FROM roadworks_detour AS d
            WHERE d.roadwork_id = w.id
@@ -429,9 +426,6 @@ _INCIDENT_LINEAR = _linear(
     " || '</loc:longitude></loc:coordinatesForDisplay>'",
 )
 
-_INCIDENT_LINE = (
-    "CASE WHEN i.direction = %(incident_backward)s THEN ST_Reverse(i.affected_line) ELSE i.affected_line END"
-)
 
 _INCIDENT_SITUATION = f"""concat(
     {_situation_head("i")},
@@ -503,15 +497,15 @@ WITH works AS (
 ),
 work_lines AS (
     -- array_remove: an empty line (LINESTRING EMPTY) has no position list, and no place in the feed.
-    SELECT r.*, array_remove({_ROADWORK_LINES}, NULL) AS lines, {_WORK_ROAD_NAMES} AS names,
-           {_local("lower(r.period)")} AS start_at, {_local("upper(r.period)")} AS end_at
+    SELECT r.*, array_remove({ROADWORK_LINES_SQL}, NULL) AS lines, {_WORK_ROAD_NAMES} AS names,
+           {local_time_sql("lower(r.period)")} AS start_at, {local_time_sql("upper(r.period)")} AS end_at
     FROM works AS r
     OFFSET 0
 ),
 work_texts AS (
     SELECT w.id, w.version, w.reference, w.status, w.work_kind, w.lanes_affected, w.category, w.is_emergency,
            w.detoured, w.start_at, w.end_at,
-           {_local("w.created_at")} AS created, {_local("w.updated_at")} AS updated,
+           {local_time_sql("w.created_at")} AS created, {local_time_sql("w.updated_at")} AS updated,
            CASE WHEN w.description = '' THEN w.title ELSE w.title || ': ' || w.description END AS comment,
            ST_Dimension(w.geometry) = 2 OR w.direction = %(both)s AS both_ways,
            %(action_statuses)s::jsonb ->> w.status AS action_status,
@@ -536,18 +530,18 @@ incidents AS (
     ORDER BY i.occurred_at, i.id
 ),
 incident_points AS (
-    SELECT i.*, {_poslist("i.location")} AS point,
-           CASE WHEN i.affected_line IS NOT NULL THEN {_poslist(_INCIDENT_LINE)} END AS line
+    SELECT i.*, {poslist_sql("i.location")} AS point,
+           CASE WHEN i.affected_line IS NOT NULL THEN {INCIDENT_LINE_SQL} END AS line
     FROM incidents AS i
     OFFSET 0
 ),
 incident_texts AS (
     SELECT i.*, split_part(i.point, ' ', 1) AS lat, split_part(i.point, ' ', 2) AS lon,
-           {_local("i.occurred_at")} AS occurred,
-           CASE WHEN i.cleared_at IS NOT NULL THEN {_local("i.cleared_at")} END AS cleared,
-           CASE WHEN i.expected_clearance_at IS NOT NULL THEN {_local("i.expected_clearance_at")}
+           {local_time_sql("i.occurred_at")} AS occurred,
+           CASE WHEN i.cleared_at IS NOT NULL THEN {local_time_sql("i.cleared_at")} END AS cleared,
+           CASE WHEN i.expected_clearance_at IS NOT NULL THEN {local_time_sql("i.expected_clearance_at")}
            END AS expected_clearance,
-           {_local("i.created_at")} AS created, {_local("i.updated_at")} AS updated,
+           {local_time_sql("i.created_at")} AS created, {local_time_sql("i.updated_at")} AS updated,
            coalesce(NULLIF(i.description, ''), %(labels)s::jsonb ->> i.kind) AS comment,
            {_INCIDENT_ROAD_NAME} AS names,
            -- The record of any other kind than an accident: [type, its type element, value].
@@ -560,7 +554,7 @@ incident_texts AS (
 SELECT string_agg(document.part, '')
 FROM (
     SELECT concat(%(payload)s, {_attribute("%(lang)s::text")}, ' modelBaseVersion="3"><com:publicationTime>',
-                  {_local("%(published)s::timestamptz")}, '</com:publicationTime><com:publicationCreator>',
+                  {local_time_sql("%(published)s::timestamptz")}, '</com:publicationTime><com:publicationCreator>',
                   '<com:country>{COUNTRY}</com:country><com:nationalIdentifier>',
                   {_escaped("%(publisher)s::text")}, '</com:nationalIdentifier></com:publicationCreator>') AS part
     UNION ALL
@@ -579,20 +573,8 @@ _PAYLOAD_OPEN = (
 )
 
 
-class _Utf8Loader(Loader):
-    """Loads a text value as the bytes it arrives in, UTF-8 (Django connects with client_encoding UTF8): the
-    document is never decoded into a str and encoded again (46 MB at 10,000 works and 10,000 incidents).
-    Registered on the one cursor that fetches the document."""
-
-    def load(self, data: Buffer) -> bytes:
-        return bytes(data)
-
-
 def _parameters(now: datetime, filters: FeedFilters, published: datetime) -> tuple[str, dict[str, Any]]:
-    works, incidents, params = _where(now, filters)
-    with translation.override(settings.LANGUAGE_CODE):
-        # The comment of an incident without a description: its kind's label in the feed's language.
-        labels = {kind.value: str(kind.label) for kind in IncidentKind}
+    works, incidents, params = feed_where(now, filters)
     params.update(
         payload=_PAYLOAD_OPEN,
         lang=settings.LANGUAGE_CODE,
@@ -612,7 +594,8 @@ def _parameters(now: datetime, filters: FeedFilters, published: datetime) -> tup
         cleared=IncidentStatus.CLEARED,
         accident=IncidentKind.ACCIDENT,
         other=IncidentKind.OTHER,
-        labels=json.dumps(labels),
+        # The comment of an incident without a description: its kind's label in the feed's language.
+        labels=incident_labels(),
         records=json.dumps(INCIDENT_RECORDS),
         serious=[AccidentCategory.KILLED.value, AccidentCategory.SERIOUSLY_INJURED.value],
         collision_types=json.dumps(COLLISION_TYPES),
@@ -629,17 +612,7 @@ def document(*, now: datetime, filters: FeedFilters | None = None, published: da
     `now` decides what is in the feed (a work stays a day past its end); `published` is its publicationTime
     (default: `now`)."""
     sql, params = _parameters(now, filters or FeedFilters(), published or now)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(PLANNER_SQL)
-        # _local writes times in the session time zone: TIME_ZONE for this query, then Django's UTC again.
-        cursor.execute(_ZONE_SQL, [settings.TIME_ZONE])
-        previous_zone = cursor.fetchone()[0]
-        try:
-            cursor.cursor.adapters.register_loader("text", _Utf8Loader)
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-        finally:
-            cursor.execute(_RESTORE_ZONE_SQL, [previous_zone])
+    return fetch_document(sql, params)
 
 
 # --- Checking --------------------------------------------------------------------------------------------------

@@ -45,13 +45,10 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from lxml import etree
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
 
 from roadworks.models import Direction, TrafficManagement
 from traffic.models import AccidentCategory, IncidentDirection, IncidentKind
@@ -59,8 +56,16 @@ from traffic.models import AccidentCategory, IncidentDirection, IncidentKind
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
-from .situations import _RESTORE_ZONE_SQL, _ZONE_SQL, _lines_array, _local, _poslist, _where, situation_fingerprint
-from .wzdx import PLANNER_SQL
+from .situations import (
+    INCIDENT_LINE_SQL,
+    ROADWORK_LINES_SQL,
+    feed_where,
+    fetch_document,
+    incident_labels,
+    local_time_sql,
+    poslist_sql,
+    situation_fingerprint,
+)
 
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"
@@ -191,17 +196,14 @@ _SCHEDULE = """
     ) END
 """
 
-_INCIDENT_LINE = _poslist(
-    "CASE WHEN i.direction = %(incident_backward)s THEN ST_Reverse(i.affected_line) ELSE i.affected_line END"
-)
 
 # The CIFS items of both formats, in feed order, with their fields as text (NULL: the element is left out), and
 # the rendering of one item ({item}) joined into the document ({head}, {separator}, {tail}).
 _DOCUMENT_SQL = f"""
 WITH works AS (
     SELECT r.id, lower(r.period) AS sort_time, r.title, r.reference, o.name AS organisation_name,
-           {_local("r.created_at")} AS created, {_local("r.updated_at")} AS updated,
-           {_local("lower(r.period)")} AS start_time, {_local("upper(r.period)")} AS end_time,
+           {local_time_sql("r.created_at")} AS created, {local_time_sql("r.updated_at")} AS updated,
+           {local_time_sql("lower(r.period)")} AS start_time, {local_time_sql("upper(r.period)")} AS end_time,
            coalesce(%(roadwork_types)s::jsonb -> r.traffic_management, %(roadwork_fallback)s::jsonb) AS types,
            {_collapsed("CASE WHEN r.description = '' THEN r.title ELSE r.title || ': ' || r.description END")}
                AS description,
@@ -209,14 +211,14 @@ WITH works AS (
            CASE WHEN ST_Dimension(r.geometry) = 2 OR r.direction = %(both)s
                 THEN 'BOTH_DIRECTIONS' ELSE 'ONE_DIRECTION' END AS direction,
            {_SCHEDULE} AS schedule,
-           {_lines_array("r.geometry", reverse_if="r.direction = %(backward)s")} AS lines
+           {ROADWORK_LINES_SQL} AS lines
     FROM roadworks_roadwork AS r
     JOIN accounts_organisation AS o ON o.id = r.organisation_id
     WHERE {{works}}
 ),
 incidents AS (
-    SELECT i.*, a.category, a.killed, a.seriously_injured, {_poslist("i.location")} AS point,
-           CASE WHEN i.affected_line IS NOT NULL THEN {_INCIDENT_LINE} END AS line
+    SELECT i.*, a.category, a.killed, a.seriously_injured, {poslist_sql("i.location")} AS point,
+           CASE WHEN i.affected_line IS NOT NULL THEN {INCIDENT_LINE_SQL} END AS line
     FROM traffic_incident AS i
     LEFT JOIN traffic_accident AS a ON a.incident_id = i.id
     WHERE {{incidents}}
@@ -235,7 +237,7 @@ items AS (
     -- An empty geometry has no position to send (CIFS wants a polyline): such a work or incident is left out.
     WHERE part.polyline IS NOT NULL
     UNION ALL
-    SELECT 1, i.occurred_at, i.id, 1, i.id::text, {_local("i.created_at")}, {_local("i.updated_at")},
+    SELECT 1, i.occurred_at, i.id, 1, i.id::text, {local_time_sql("i.created_at")}, {local_time_sql("i.updated_at")},
            %(publisher)s,
            CASE WHEN i.kind = %(accident)s THEN 'ACCIDENT'
                 WHEN i.kind = %(police_operation)s AND i.line IS NOT NULL THEN 'ROAD_CLOSED'
@@ -251,9 +253,9 @@ items AS (
            NULL,
            CASE WHEN i.direction = %(incident_both)s THEN 'BOTH_DIRECTIONS'
                 WHEN i.direction IN (%(incident_forward)s, %(incident_backward)s) THEN 'ONE_DIRECTION' END,
-           {_local("i.occurred_at")},
+           {local_time_sql("i.occurred_at")},
            CASE WHEN coalesce(i.cleared_at, i.expected_clearance_at) IS NOT NULL
-                THEN {_local("coalesce(i.cleared_at, i.expected_clearance_at)")} END,
+                THEN {local_time_sql("coalesce(i.cleared_at, i.expected_clearance_at)")} END,
            NULL
     FROM incidents AS i
     WHERE i.point IS NOT NULL OR i.line IS NOT NULL
@@ -276,7 +278,7 @@ SELECT {{head}}
 FROM fields AS item
 """
 
-_TIMESTAMP = _local("%(now)s::timestamptz")
+_TIMESTAMP = local_time_sql("%(now)s::timestamptz")
 
 
 def _schedule_elements(element: str, separator: str) -> str:
@@ -340,27 +342,16 @@ _JSON_SQL = _document_sql(
 )
 
 
-class _Utf8Loader(Loader):
-    """A text column as the bytes PostgreSQL sent, which are the document's UTF-8 already (Django connects with
-    client_encoding UTF8): decoding 12 MB into a str only to encode it again cost 20 ms at 10,000 works."""
-
-    def load(self, data: Buffer) -> bytes:
-        return bytes(data)
-
-
 def document(
     *, now: datetime, built_at: datetime | None = None, filters: FeedFilters | None = None, as_json: bool = False
 ) -> bytes:
     """The CIFS document (XML, or JSON), written by PostgreSQL in one query; `built_at` is its timestamp."""
-    works, incidents, params = _where(now, filters or FeedFilters())
-    with translation.override(settings.LANGUAGE_CODE):
-        # Looked up once per build, in the feed's language.
-        labels = {kind.value: str(kind.label) for kind in IncidentKind}
+    works, incidents, params = feed_where(now, filters or FeedFilters())
     params.update(
         now=built_at or now,
         publisher=settings.AUMAN_FEED_PUBLISHER,
         city=settings.AUMAN_CITY_NAME,
-        labels=json.dumps(labels),
+        labels=incident_labels(),
         roadwork_types=json.dumps(ROADWORK_TYPES),
         roadwork_fallback=json.dumps(ROADWORK_FALLBACK_TYPE),
         incident_types=json.dumps(INCIDENT_TYPES),
@@ -377,17 +368,7 @@ def document(
         incident_backward=IncidentDirection.BACKWARD,
     )
     sql = (_JSON_SQL if as_json else _XML_SQL).replace("{works}", works).replace("{incidents}", incidents)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(PLANNER_SQL)
-        # The local times are written in the session time zone (see situations.py), set for this query only.
-        cursor.execute(_ZONE_SQL, [settings.TIME_ZONE])
-        previous_zone = cursor.fetchone()[0]
-        try:
-            cursor.cursor.adapters.register_loader("text", _Utf8Loader)
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-        finally:
-            cursor.execute(_RESTORE_ZONE_SQL, [previous_zone])
+    return fetch_document(sql, params)
 
 
 # --- The JSON document as XML ----------------------------------------------------------------------------------
