@@ -165,15 +165,31 @@ events AS (
                ELSE n.direction <> %(backward)s END
 ),
 features AS (
-    SELECT row_number() OVER (ORDER BY e.occurred_at DESC, e.id, e.reversed) AS ordinal,
-           e.organisation_id, e.organisation_name, e.organisation_email, e.updated_at,
-           '{{{{"id":"' || e.event_id || e.head
-           || {doubled_braces(related_road_events_sql(related_links_sql("related-incident", "e.others")))}
-           || e.tail_start || ST_AsGeoJSON(e.geom, 6) || '}}}}' AS feature
+    SELECT e.occurred_at, e.id, e.reversed,
+           concat('{{{{"id":"', e.event_id, e.head,
+                  {doubled_braces(related_road_events_sql(related_links_sql("related-incident", "e.others")))},
+                  e.tail_start, ST_AsGeoJSON(e.geom, 6), '}}}}') AS feature
     FROM events AS e
+),
+-- One source per organisation (and one for the incidents without), at its first incident in document order, with
+-- the newest update of its incidents: every incident has an event (see events). Read again, narrow, rather than
+-- from the incidents above, which would then be materialised with all their columns.
+sources AS (
+    SELECT DISTINCT ON (i.organisation_id) i.organisation_id, o.name AS organisation_name,
+           o.email AS organisation_email, max(i.updated_at) OVER (PARTITION BY i.organisation_id) AS updated_at,
+           i.occurred_at, i.id
+    FROM traffic_incident AS i
+    LEFT JOIN accounts_organisation AS o ON o.id = i.organisation_id
+    WHERE {{where}}
+    ORDER BY i.organisation_id, i.occurred_at DESC, i.id
 )"""
 
-_DOCUMENT_SQL = document_sql(features=_FEATURES, version=TDX_VERSION)
+_DOCUMENT_SQL = document_sql(
+    ctes=_FEATURES,
+    feature_order="f.occurred_at DESC, f.id, f.reversed",
+    source_order="s.occurred_at DESC, s.id",
+    version=TDX_VERSION,
+)
 
 _FINGERPRINT_SQL = """
 SELECT count(*), max(i.updated_at), sum(i.xmin::text::bigint), sum(o.xmin::text::bigint), sum(a.xmin::text::bigint)

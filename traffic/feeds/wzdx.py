@@ -267,27 +267,22 @@ def related_road_events_sql(links: str) -> str:
     return f"""CASE WHEN {links} <> '' THEN ',"related_road_events":[' || {links} || ']' ELSE '' END"""
 
 
-def document_sql(*, features: str, version: str) -> str:
-    """The SQL (a str.format template for {where}) that writes a WZDx-style feed document (WZDx and TDx).
+def document_sql(*, ctes: str, feature_order: str, source_order: str, version: str) -> str:
+    """The SQL (a str.format template for {where}) that writes a whole WZDx-style feed document (WZDx and TDx).
 
-    `features` is the body of a WITH (also a template) whose last query, ``features``, has one row per road event:
-    ``ordinal`` (its place in the document), ``feature`` (its Feature's text), ``organisation_id``,
-    ``organisation_name``, ``organisation_email`` and ``updated_at`` (for its data source). feed_info is the
-    %(feed_info)s text (a JSON object) with update_date (%(built_at)s), version and data_sources added at its end.
-    The data sources come one per organisation, in the order the organisations first appear in the features, with the
-    newest update among their events; events without an organisation, and an empty feed, have the publisher's.
+    `ctes` is the body of a WITH (also a template) that defines ``features``, one row per road event with its
+    Feature's text as ``feature``, written in the order `feature_order` (SQL on ``f``), and ``sources``, one row per
+    organisation with events (``organisation_id``, NULL for events without one, ``organisation_name``,
+    ``organisation_email``, ``updated_at`` the newest update among its events), written in the order `source_order`
+    (SQL on ``s``) that its first event has among the features. feed_info is the %(feed_info)s text (a JSON object
+    as Python's encoder writes it) with update_date (%(built_at)s), version and data_sources added at its end;
+    events without an organisation, and an empty feed, have the publisher's source (%(publisher)s).
     """
     publisher = (
         f"""'{{{{"data_source_id":"{PUBLISHER_SOURCE_ID}","organization_name":' || to_json(%(publisher)s::text)"""
     )
     return f"""
-WITH {features},
-sources AS (
-    SELECT f.organisation_id, f.organisation_name, f.organisation_email, min(f.ordinal) AS first,
-           max(f.updated_at) AS updated_at
-    FROM features AS f
-    GROUP BY f.organisation_id, f.organisation_name, f.organisation_email
-)
+WITH {ctes}
 SELECT concat(
     '{{{{"feed_info":', left(%(feed_info)s, -1), ',"update_date":"', {utc_sql("%(built_at)s::timestamptz")},
     '","version":"{version}","data_sources":[',
@@ -297,11 +292,11 @@ SELECT concat(
                           || '","organization_name":' || to_json(coalesce(s.organisation_name, '')) END
                 || CASE WHEN s.organisation_email <> '' THEN ',"contact_email":' || to_json(s.organisation_email)
                         ELSE '' END
-                || ',"update_date":"' || {utc_sql("s.updated_at")} || '"}}}}', ',' ORDER BY s.first),
+                || ',"update_date":"' || {utc_sql("s.updated_at")} || '"}}}}', ',' ORDER BY {source_order}),
             {publisher} || '}}}}')
      FROM sources AS s),
     ']}}}},"type":"FeatureCollection","features":[',
-    (SELECT string_agg(f.feature, ',' ORDER BY f.ordinal) FROM features AS f),
+    (SELECT string_agg(f.feature, ',' ORDER BY {feature_order}) FROM features AS f),
     ']}}}}')
 """
 
@@ -334,8 +329,7 @@ works AS (
 -- in ten works) is its own single part and skips the merge-dump-envelope machinery of _PARTS (measured with
 -- EXPLAIN ANALYZE at 10,000 works: the parts and the per-event transform were two thirds of the query).
 work_parts AS MATERIALIZED (
-    SELECT w.id, w.organisation_id, w.organisation_name, w.organisation_email, w.updated_at, w.head, w.tail_start,
-           w.period, w.direction, w.from_area, part.n,
+    SELECT w.id, w.head, w.tail_start, w.period, w.direction, w.from_area, part.n,
            ST_AsGeoJSON(part.geom, 6) AS forward,
            CASE WHEN w.direction <> %(forward)s AND NOT w.from_area
                 THEN ST_AsGeoJSON(ST_Reverse(part.geom), 6) END AS backward
@@ -356,8 +350,8 @@ work_events AS (
                ELSE p.direction <> %(backward)s END
 ),
 detour_events AS (
-    SELECT w.id, w.organisation_id, w.organisation_name, w.organisation_email, w.updated_at, w.created_at,
-           w.period AS work_period, d.id AS detour_id, d.name, d.description, d.period,
+    SELECT w.id, w.organisation_id, w.updated_at, w.created_at, w.period AS work_period,
+           d.id AS detour_id, d.name, d.description, d.period,
            part.n, part.geom AS line
     FROM works AS w
     JOIN roadworks_detour AS d ON d.roadwork_id = w.id
@@ -371,13 +365,11 @@ events AS (
     SELECT e.id, 'work-zone' AS event_type,
            CASE WHEN e.n = 1 AND (NOT e.reversed OR e.direction = %(backward)s) THEN ''
                 ELSE 'part-' || e.n || CASE WHEN e.reversed THEN '-backward' ELSE '' END END AS key,
-           e.organisation_id, e.organisation_name, e.organisation_email, e.updated_at,
            e.head, e.tail_start || CASE WHEN e.reversed THEN e.backward ELSE e.forward END || '}}}}' AS tail,
            lower(e.period) AS start, 0 AS detour_id, e.n, e.reversed
     FROM work_events AS e
     UNION ALL
     SELECT e.id, 'detour', 'detour-' || e.detour_id || CASE WHEN e.n > 1 THEN '-part-' || e.n ELSE '' END,
-           e.organisation_id, e.organisation_name, e.organisation_email, e.updated_at,
            '","type":"Feature","properties":{{{{"core_details":' || left({doubled_braces(_DETOUR_CORE)}, -1),
            '}}}},' || substr({doubled_braces(_DETOUR_PROPERTIES)}, 2) || ',"geometry":' || ST_AsGeoJSON(e.line, 6)
            || '}}}}',
@@ -387,20 +379,21 @@ events AS (
 -- Each event's id (the first event of a work keeps the work's, the others get UUIDv5s named by their keys) and the
 -- ids of its work's events, in document order: the work zones and the detours.
 numbered AS (
-    SELECT e.*, row_number() OVER (ORDER BY e.start, e.id, e.detour_id, e.n, e.reversed) AS ordinal,
+    SELECT e.*,
            array_agg(e.event_id) FILTER (WHERE e.event_type = 'work-zone') OVER work AS work_zones,
            array_agg(e.event_id) FILTER (WHERE e.event_type = 'detour') OVER work AS detours
     FROM (SELECT e.*, CASE WHEN e.key = '' THEN e.id ELSE uuid_generate_v5(e.id, e.key) END::text AS event_id
           FROM events AS e) AS e
-    -- start is the same for every event of a work: partitioned so, the window shares the document order's sort.
+    -- start is the same for every event of a work: partitioned so, the window sorts the events in document order,
+    -- and the document's string_agg finds them sorted.
     WINDOW work AS (PARTITION BY e.start, e.id ORDER BY e.detour_id, e.n, e.reversed
                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ),
 -- A work zone names the work's other work zones and its detours; a detour names the work zones.
 features AS (
-    SELECT e.ordinal, e.organisation_id, e.organisation_name, e.organisation_email, e.updated_at,
-           '{{{{"id":"' || e.event_id || e.head || {doubled_braces(related_road_events_sql("related.links"))}
-           || e.tail AS feature
+    SELECT e.start, e.id, e.detour_id, e.n, e.reversed,
+           concat('{{{{"id":"', e.event_id, e.head, {doubled_braces(related_road_events_sql("related.links"))},
+                  e.tail) AS feature
     FROM numbered AS e
     CROSS JOIN LATERAL (
         SELECT CASE WHEN e.event_type = 'detour' THEN {_links("related-work-zone", "e.work_zones")}
@@ -408,9 +401,23 @@ features AS (
                                    {_links("related-detour", "e.detours")}) END AS links
         FROM (SELECT array_remove(e.work_zones, e.event_id) AS other_work_zones) AS others
     ) AS related
+),
+-- One source per organisation of the works with events (every part has one, so has every part of a detour), at its
+-- first work in document order, with the newest update of those works.
+sources AS (
+    SELECT DISTINCT ON (w.organisation_id) w.organisation_id, w.organisation_name, w.organisation_email,
+           max(w.updated_at) OVER (PARTITION BY w.organisation_id) AS updated_at, lower(w.period) AS start, w.id
+    FROM works AS w
+    WHERE w.id IN (SELECT p.id FROM work_parts AS p UNION ALL SELECT d.id FROM detour_events AS d)
+    ORDER BY w.organisation_id, lower(w.period), w.id
 )"""
 
-_DOCUMENT_SQL = document_sql(features=_FEATURES, version=WZDX_VERSION)
+_DOCUMENT_SQL = document_sql(
+    ctes=_FEATURES,
+    feature_order="f.start, f.id, f.detour_id, f.n, f.reversed",
+    source_order="s.start, s.id",
+    version=WZDX_VERSION,
+)
 
 # PostGIS declares its functions expensive (to invite parallel plans), and ST_Dump counts as 1000 rows
 # per call, so even a 20-row feed looks costly enough for JIT compilation (~300 ms) and a parallel
