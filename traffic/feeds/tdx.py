@@ -2,8 +2,9 @@
 
 Specification: https://github.com/usdot-jpo-ode/TDx (v1.1), the incident and restriction feeds that grew out of
 WZDx and share its road event model; the official schema is in ../shared/data/schemas/wzdx/tdx-1.1/ (and a copy
-in auman/data/schemas/ for ``manage.py check_feeds``). Same shape as the WZDx module: one PostGIS query writes
-each event's JSON, a fingerprint, a pure ``build`` and the view.
+in auman/data/schemas/ for ``manage.py check_feeds``). Same shape as the WZDx module, sharing its document SQL
+(``wzdx.document_sql``): a fingerprint, the whole document written by PostgreSQL in one query (``incident_document``:
+ids, related incidents, data sources and feed_info included) and the view.
 
 Choices the specification leaves to the producer:
 

@@ -1,13 +1,15 @@
 """WZDx 4.2 WorkZoneFeed: approved and running roadworks, and their detours, as GeoJSON road events.
 
 Specification: https://github.com/usdot-jpo-ode/wzdx (v4.2); schema in ../shared/data/schemas/wzdx/ (and a
-bundled copy in auman/data/ for ``manage.py check_feeds``). The module has the shape every feed has: a selector
-that fetches rows in one PostGIS query (``workzone_rows``), a fingerprint of those rows
-(``workzone_fingerprint``), a pure ``build(rows, *, now, feed_info) -> bytes`` and the view ``workzone_feed``.
+bundled copy in auman/data/ for ``manage.py check_feeds``). The module has the shape the GeoJSON feed has: a
+fingerprint of the feed's rows (``workzone_fingerprint``), the document written by PostgreSQL in one query
+(``workzone_document``) and the view ``workzone_feed``.
 
-PostgreSQL writes each road event's geometry and properties as JSON text; Python only splices in the ids
-(derived ids are UUIDv5, which PostgreSQL cannot make without an extension) and the related road events,
-and collects the data sources. No object is serialised field by field in Python.
+PostgreSQL writes the whole document: each road event's properties as JSON text (concat() of pre-quoted parts,
+to_json for free text), its geometry as ST_AsGeoJSON's text, its id (uuid_generate_v5 for the derived ones), its
+related road events (the ids of its work's events, gathered by a window), the data sources (one per organisation,
+grouped), and feed_info around them, spliced from its JSON text as Python's encoder writes it; Python only encodes
+the text. ``document_sql`` and the helpers it uses are shared with the TDx feed, which is built the same way.
 
 Choices the specification leaves to the producer, made here once:
 
@@ -102,7 +104,8 @@ TYPE_OF_WORK = {
     WorkKind.REMOVAL: "roadside-work",
 }
 
-# Used only when the feed is empty: WZDx requires at least one data source.
+# The publisher's own data source: for items without an organisation (TDx), and for an empty feed, as WZDx
+# requires at least one data source.
 PUBLISHER_SOURCE_ID = "publisher"
 
 
@@ -492,7 +495,7 @@ def workzone_fingerprint(*, now: datetime, filters: FeedFilters | None = None) -
 
 
 def feed_info_from_settings() -> dict[str, Any]:
-    """The fixed part of feed_info; build() adds update_date, version and data_sources."""
+    """The fixed part of feed_info; the document adds update_date, version and data_sources after it."""
     info: dict[str, Any] = {"publisher": settings.AUMAN_FEED_PUBLISHER}
     if settings.AUMAN_FEED_CONTACT_EMAIL:
         info["contact_email"] = settings.AUMAN_FEED_CONTACT_EMAIL
