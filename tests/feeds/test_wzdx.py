@@ -249,12 +249,10 @@ def test_it_answers_a_bad_active_on_with_400(client):
     assert list(response.json()) == ["active_on"]
 
 
-def test_build_is_pure(stadtwerke):
+def test_the_document_depends_only_on_the_data_and_its_arguments(stadtwerke):
     make_roadwork(stadtwerke)
-    rows = wzdx.workzone_rows(now=timezone.now())
-    moment = local(2027, 1, 1)
+    now, moment = timezone.now(), local(2027, 1, 1)
     info = {"publisher": "Stadt Mannheim"}
-    assert wzdx.build(rows, now=moment, feed_info=info) == wzdx.build(list(rows), now=moment, feed_info=info)
-    assert (
-        json.loads(wzdx.build(rows, now=moment, feed_info=info))["feed_info"]["update_date"] == "2026-12-31T23:00:00Z"
-    )
+    first = wzdx.workzone_document(now=now, built_at=moment, feed_info=info)
+    assert wzdx.workzone_document(now=now, built_at=moment, feed_info=info) == first
+    assert json.loads(first)["feed_info"]["update_date"] == "2026-12-31T23:00:00Z"

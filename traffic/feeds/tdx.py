@@ -2,8 +2,9 @@
 
 Specification: https://github.com/usdot-jpo-ode/TDx (v1.1), the incident and restriction feeds that grew out of
 WZDx and share its road event model; the official schema is in ../shared/data/schemas/wzdx/tdx-1.1/ (and a copy
-in auman/data/schemas/ for ``manage.py check_feeds``). Same shape as the WZDx module: one PostGIS query writes
-each event's JSON, a fingerprint, a pure ``build`` and the view.
+in auman/data/schemas/ for ``manage.py check_feeds``). Same shape as the WZDx module, sharing its document SQL
+(``wzdx.document_sql``): a fingerprint, the whole document written by PostgreSQL in one query (``incident_document``:
+ids, related incidents, data sources and feed_info included) and the view.
 
 Choices the specification leaves to the producer:
 
@@ -26,9 +27,9 @@ Choices the specification leaves to the producer:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,12 +44,15 @@ from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
 from .wzdx import (
     PLANNER_SQL,
-    Sources,
-    event_id,
+    document_params,
+    document_sql,
+    doubled_braces,
     feed_info_from_settings,
-    grouped_features,
     json_object_sql,
-    rfc3339,
+    quoted_sql,
+    related_links_sql,
+    related_road_events_sql,
+    utc_sql,
 )
 
 TDX_VERSION = "1.1"
@@ -67,30 +71,6 @@ TYPE_OF_INCIDENT = {
     IncidentKind.HAZARD: ("crash", "incident"),
     IncidentKind.POLICE_OPERATION: ("crash", "investigation"),
 }
-
-
-class IncidentEventRow(NamedTuple):
-    incident_id: str
-    key: str  # "" for the incident's first event; else the name of its derived UUIDv5
-    organisation_id: int | None
-    organisation_name: str | None
-    organisation_email: str | None
-    update_date: str
-    head: str  # the Feature's text after its id, up to the end of core_details without its closing brace
-    tail: str  # the rest of the Feature's text: the other properties and the geometry (see wzdx.EventRow)
-
-
-def _utc(column: str) -> str:
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
-
-
-def _braces(sql: str) -> str:
-    # _ROWS_SQL is a str.format template (for {where}): the JSON braces in the SQL must be doubled.
-    return sql.replace("{", "{{").replace("}", "}}")
-
-
-def _quoted(expression: str) -> str:
-    return f"""'"' || {expression} || '"'"""
 
 
 def _types_of_incident(kind: str, injured: str) -> str:
@@ -117,8 +97,8 @@ _CORE_DETAILS = json_object_sql(
     ),
     ("name", "to_json(concat_ws(', ', %(labels)s::jsonb ->> e.kind, NULLIF(e.street_name, '')))::text"),
     ("description", "to_json(NULLIF(e.description, ''))::text", True),
-    ("creation_date", _quoted(_utc("e.created_at"))),
-    ("update_date", _quoted(_utc("e.updated_at"))),
+    ("creation_date", quoted_sql(utc_sql("e.created_at"))),
+    ("update_date", quoted_sql(utc_sql("e.updated_at"))),
 )
 
 _PROPERTIES = json_object_sql(
@@ -127,8 +107,8 @@ _PROPERTIES = json_object_sql(
         # Written once per kind and injury (the kinds CTE); the expression itself only for a kind without a label.
         f"coalesce(e.types_text, {_types_of_incident('e.kind', 'e.injured')})",
     ),
-    ("start_date", _quoted(_utc("e.occurred_at"))),
-    ("end_date", _quoted(_utc("coalesce(e.cleared_at, e.expected_clearance_at)")), True),
+    ("start_date", quoted_sql(utc_sql("e.occurred_at"))),
+    ("end_date", quoted_sql(utc_sql("coalesce(e.cleared_at, e.expected_clearance_at)")), True),
     ("is_start_date_verified", "(e.confirmed_at IS NOT NULL)::text"),
     ("is_end_date_verified", "(e.cleared_at IS NOT NULL)::text"),
     ("is_start_position_verified", "'false'"),
@@ -144,11 +124,11 @@ _PROPERTIES = json_object_sql(
 _INJURED = """a.id IS NOT NULL AND coalesce(a.killed, 0) + coalesce(a.seriously_injured, 0)
                                 + coalesce(a.slightly_injured, 0) > 0"""
 
-_ROWS_SQL = f"""
+_FEATURES = f"""
 -- types_of_incident depends on the kind and the injuries only: its sixteen texts are written once, not per event
 -- (measured at 10,000 incidents: a fifth of the query).
-WITH kinds AS (
-    SELECT k.kind, k.injured, {_braces(_types_of_incident("k.kind", "k.injured"))} AS types_text
+kinds AS (
+    SELECT k.kind, k.injured, {doubled_braces(_types_of_incident("k.kind", "k.injured"))} AS types_text
     FROM jsonb_object_keys(%(labels)s::jsonb) AS labels(kind)
     CROSS JOIN LATERAL (VALUES (labels.kind, false), (labels.kind, true)) AS k(kind, injured)
 ),
@@ -160,16 +140,22 @@ incidents AS (
     LEFT JOIN kinds AS t ON t.kind = i.kind AND t.injured = ({_INJURED})
     WHERE {{where}}
 ),
--- The texts are the same for both directions of an incident: written once per incident.
+-- The texts are the same for both directions of an incident: written once per incident. A stretch in both
+-- directions is two events: the first keeps the incident's id, the second gets a UUIDv5 ("backward"), and each
+-- names the other; any other incident is one event.
 texts AS (
     SELECT e.*,
-           '","type":"Feature","properties":{{{{"core_details":' || left({_braces(_CORE_DETAILS)}, -1) AS head,
-           '}}}},' || substr({_braces(_PROPERTIES)}, 2) || ',"geometry":' AS tail_start,
-           {_utc("e.updated_at")} AS update_text
+           '","type":"Feature","properties":{{{{"core_details":' || left({doubled_braces(_CORE_DETAILS)}, -1) AS head,
+           '}}}},' || substr({doubled_braces(_PROPERTIES)}, 2) || ',"geometry":' AS tail_start,
+           CASE WHEN e.affected_line IS NOT NULL AND e.direction = %(both)s
+                THEN uuid_generate_v5(e.id, 'backward')::text END AS backward_id
     FROM incidents AS e
 ),
 events AS (
     SELECT n.*, travel.reversed,
+           CASE WHEN travel.reversed AND n.backward_id IS NOT NULL THEN n.backward_id ELSE n.id::text END AS event_id,
+           CASE WHEN n.backward_id IS NULL THEN NULL WHEN travel.reversed THEN ARRAY[n.id::text]
+                ELSE ARRAY[n.backward_id] END AS others,
            CASE WHEN n.affected_line IS NULL THEN ST_Multi(ST_Transform(n.location, 4326))
                 WHEN travel.reversed THEN ST_Reverse(ST_Transform(n.affected_line, 4326))
                 ELSE ST_Transform(n.affected_line, 4326) END AS geom
@@ -178,14 +164,33 @@ events AS (
     WHERE CASE WHEN n.affected_line IS NULL THEN NOT travel.reversed
                WHEN travel.reversed THEN n.direction IN (%(backward)s, %(both)s)
                ELSE n.direction <> %(backward)s END
+),
+features AS (
+    SELECT e.occurred_at, e.id, e.reversed,
+           concat('{{{{"id":"', e.event_id, e.head,
+                  {doubled_braces(related_road_events_sql(related_links_sql("related-incident", "e.others")))},
+                  e.tail_start, ST_AsGeoJSON(e.geom, 6), '}}}}') AS feature
+    FROM events AS e
+),
+-- One source per organisation (and one for the incidents without), at its first incident in document order, with
+-- the newest update of its incidents: every incident has an event (see events). Read again, narrow, rather than
+-- from the incidents above, which would then be materialised with all their columns.
+sources AS (
+    SELECT DISTINCT ON (i.organisation_id) i.organisation_id, o.name AS organisation_name,
+           o.email AS organisation_email, max(i.updated_at) OVER (PARTITION BY i.organisation_id) AS updated_at,
+           i.occurred_at, i.id
+    FROM traffic_incident AS i
+    LEFT JOIN accounts_organisation AS o ON o.id = i.organisation_id
+    WHERE {{where}}
+    ORDER BY i.organisation_id, i.occurred_at DESC, i.id
+)"""
+
+_DOCUMENT_SQL = document_sql(
+    ctes=_FEATURES,
+    feature_order="f.occurred_at DESC, f.id, f.reversed",
+    source_order="s.occurred_at DESC, s.id",
+    version=TDX_VERSION,
 )
-SELECT e.id::text,
-       CASE WHEN e.reversed AND e.direction = %(both)s THEN 'backward' ELSE '' END,
-       e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
-       e.head, e.tail_start || ST_AsGeoJSON(e.geom, 6) || '}}}}'
-FROM events AS e
-ORDER BY e.occurred_at DESC, e.id, e.reversed
-"""
 
 _FINGERPRINT_SQL = """
 SELECT count(*), max(i.updated_at), sum(i.xmin::text::bigint), sum(o.xmin::text::bigint), sum(a.xmin::text::bigint)
@@ -209,7 +214,8 @@ def _kind_labels() -> str:
         return json.dumps({kind.value: str(kind.label) for kind in IncidentKind}, ensure_ascii=False)
 
 
-def incident_rows(*, filters: FeedFilters | None = None) -> list[IncidentEventRow]:
+def incident_document(*, built_at: datetime, feed_info: Mapping[str, Any], filters: FeedFilters | None = None) -> bytes:
+    """The RoadIncidentFeed document as UTF-8 bytes, written by PostgreSQL in one query (see wzdx.document_sql)."""
     where, params = _where(filters or FeedFilters())
     params.update(
         backward=IncidentDirection.BACKWARD,
@@ -218,12 +224,13 @@ def incident_rows(*, filters: FeedFilters | None = None) -> list[IncidentEventRo
         publisher_id="publisher",
         labels=_kind_labels(),
         types=json.dumps(TYPE_OF_INCIDENT),
+        **document_params(built_at=built_at, feed_info=feed_info),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         # As in the WZDx feed: PostGIS's cost estimates would otherwise buy JIT compilation for a 1 ms query.
         cursor.execute(PLANNER_SQL)
-        cursor.execute(_ROWS_SQL.format(where=where), params)
-        return [IncidentEventRow._make(row) for row in cursor.fetchall()]
+        cursor.execute(_DOCUMENT_SQL.format(where=where), params)
+        return cursor.fetchone()[0].encode()
 
 
 def incident_fingerprint(*, filters: FeedFilters | None = None) -> str:
@@ -236,34 +243,8 @@ def incident_fingerprint(*, filters: FeedFilters | None = None) -> str:
     return ":".join([str(count), stamp, *(str(v or 0) for v in versions)])
 
 
-def _incident_related(row, this: str, ids: list[str], group) -> list[tuple[str, str]]:
-    return [("related-incident", other) for other in ids if other != this]
-
-
-def _event_id(row: IncidentEventRow) -> str:
-    return event_id(row[0], row[1])
-
-
-def build(rows: Iterable[IncidentEventRow], *, now: datetime, feed_info: Mapping[str, Any]) -> bytes:
-    """The RoadIncidentFeed document as UTF-8 bytes. Pure: everything it writes comes from its arguments."""
-    sources = Sources()
-    features = grouped_features(rows, _event_id, _incident_related, sources)
-
-    encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    header = {
-        **feed_info,
-        "update_date": rfc3339(now),
-        "version": TDX_VERSION,
-        "data_sources": sources.as_json(publisher=feed_info["publisher"]),
-    }
-    return "".join(
-        ['{"feed_info":', encode(header), ',"type":"FeatureCollection","features":[', ",".join(features), "]}"]
-    ).encode()
-
-
 def build_now(filters: FeedFilters | None = None, *, now: datetime | None = None) -> bytes:
-    now = now or timezone.now()
-    return build(incident_rows(filters=filters), now=now, feed_info=feed_info_from_settings())
+    return incident_document(built_at=now or timezone.now(), feed_info=feed_info_from_settings(), filters=filters)
 
 
 @feed_view
@@ -278,7 +259,7 @@ def incident_feed(request: HttpRequest) -> HttpResponse:
         request,
         name=FEED_NAME,
         fingerprint=lambda: incident_fingerprint(filters=filters),
-        build=lambda built_at: build(incident_rows(filters=filters), now=built_at, feed_info=feed_info),
+        build=lambda built_at: incident_document(built_at=built_at, feed_info=feed_info, filters=filters),
         content_type=CONTENT_TYPE,
         variant={**filters.variant(), **{f"info.{k}": str(v) for k, v in feed_info.items()}},
     )

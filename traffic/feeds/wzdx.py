@@ -1,13 +1,15 @@
 """WZDx 4.2 WorkZoneFeed: approved and running roadworks, and their detours, as GeoJSON road events.
 
 Specification: https://github.com/usdot-jpo-ode/wzdx (v4.2); schema in ../shared/data/schemas/wzdx/ (and a
-bundled copy in auman/data/ for ``manage.py check_feeds``). The module has the shape every feed has: a selector
-that fetches rows in one PostGIS query (``workzone_rows``), a fingerprint of those rows
-(``workzone_fingerprint``), a pure ``build(rows, *, now, feed_info) -> bytes`` and the view ``workzone_feed``.
+bundled copy in auman/data/ for ``manage.py check_feeds``). The module has the shape the GeoJSON feed has: a
+fingerprint of the feed's rows (``workzone_fingerprint``), the document written by PostgreSQL in one query
+(``workzone_document``) and the view ``workzone_feed``.
 
-PostgreSQL writes each road event's geometry and properties as JSON text; Python only splices in the ids
-(derived ids are UUIDv5, which PostgreSQL cannot make without an extension) and the related road events,
-and collects the data sources. No object is serialised field by field in Python.
+PostgreSQL writes the whole document: each road event's properties as JSON text (concat() of pre-quoted parts,
+to_json for free text), its geometry as ST_AsGeoJSON's text, its id (uuid_generate_v5 for the derived ones), its
+related road events (the ids of its work's events, gathered by a window), the data sources (one per organisation,
+grouped), and feed_info around them, spliced from its JSON text as Python's encoder writes it; Python only encodes
+the text. ``document_sql`` and the helpers it uses are shared with the TDx feed, which is built the same way.
 
 Choices the specification leaves to the producer, made here once:
 
@@ -39,10 +41,9 @@ Choices the specification leaves to the producer, made here once:
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -103,29 +104,12 @@ TYPE_OF_WORK = {
     WorkKind.REMOVAL: "roadside-work",
 }
 
-# Used only when the feed is empty: WZDx requires at least one data source.
+# The publisher's own data source: for items without an organisation (TDx), and for an empty feed, as WZDx
+# requires at least one data source.
 PUBLISHER_SOURCE_ID = "publisher"
 
 
-class EventRow(NamedTuple):
-    """One road event as the selector returns it: PostgreSQL wrote the JSON parts, times in UTC."""
-
-    roadwork_id: str
-    event_type: str  # "work-zone" or "detour"
-    # "" for the work's first event, which keeps the work's UUID; else the name its UUIDv5 is derived from.
-    key: str
-    organisation_id: int
-    organisation_name: str
-    organisation_email: str
-    update_date: str  # RFC 3339 UTC, for the data source's update_date
-    # The Feature's text after its id up to the end of core_details (without its closing brace), where the
-    # related road events go: '","type":"Feature","properties":{"core_details":{...'.
-    head: str
-    # The rest: '},' the other properties, the GeoJSON LineString in WGS84 in the direction of travel, '}}'.
-    tail: str
-
-
-def _utc(column: str) -> str:
+def utc_sql(column: str) -> str:
     return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
@@ -173,7 +157,7 @@ _PARTS = (
 )
 
 
-def _quoted(expression: str) -> str:
+def quoted_sql(expression: str) -> str:
     """SQL for a JSON string of a value that needs no escaping (times, numbers, our own enum values)."""
     return f"""'"' || {expression} || '"'"""
 
@@ -194,13 +178,13 @@ def json_object_sql(*members: tuple[str, str] | tuple[str, str, bool]) -> str:
 def _core_details(event_type: str, road_names: str, direction: str, name: str, description: str) -> str:
     return json_object_sql(
         ("event_type", f"""'"{event_type}"'"""),
-        ("data_source_id", _quoted("e.organisation_id")),
+        ("data_source_id", quoted_sql("e.organisation_id")),
         ("road_names", road_names),
         ("direction", direction),
         ("name", f"to_json({name})::text"),
         ("description", f"to_json(NULLIF({description}, ''))::text", True),
-        ("creation_date", _quoted(_utc("e.created_at"))),
-        ("update_date", _quoted(_utc("e.updated_at"))),
+        ("creation_date", quoted_sql(utc_sql("e.created_at"))),
+        ("update_date", quoted_sql(utc_sql("e.updated_at"))),
     )
 
 
@@ -215,8 +199,8 @@ _WORK_ZONE_CORE = _core_details(
 )
 
 _WORK_ZONE_PROPERTIES = json_object_sql(
-    ("start_date", _quoted(_utc("lower(e.period)"))),
-    ("end_date", _quoted(_utc("upper(e.period)"))),
+    ("start_date", quoted_sql(utc_sql("lower(e.period)"))),
+    ("end_date", quoted_sql(utc_sql("upper(e.period)"))),
     ("is_start_date_verified", "'false'"),
     ("is_end_date_verified", "'false'"),
     ("is_start_position_verified", "'false'"),
@@ -225,7 +209,7 @@ _WORK_ZONE_PROPERTIES = json_object_sql(
     ("work_zone_type", """'"static"'"""),
     (
         "vehicle_impact",
-        _quoted(
+        quoted_sql(
             "CASE WHEN e.traffic_management = %(one_way)s AND e.direction <> %(both)s AND NOT e.from_area "
             "THEN 'all-lanes-closed' ELSE %(impact)s::jsonb ->> e.traffic_management END"
         ),
@@ -261,20 +245,71 @@ _DETOUR_CORE = _core_details(
 )
 
 _DETOUR_PROPERTIES = json_object_sql(
-    ("start_date", _quoted(_utc("lower(coalesce(e.period, e.work_period))"))),
-    ("end_date", _quoted(_utc("upper(coalesce(e.period, e.work_period))"))),
+    ("start_date", quoted_sql(utc_sql("lower(coalesce(e.period, e.work_period))"))),
+    ("end_date", quoted_sql(utc_sql("upper(coalesce(e.period, e.work_period))"))),
     ("is_start_date_verified", "'false'"),
     ("is_end_date_verified", "'false'"),
 )
 
 
-def _braces(sql: str) -> str:
-    # _ROWS_SQL is a str.format template (for {where}): the JSON braces in the SQL must be doubled.
+def doubled_braces(sql: str) -> str:
+    # The document SQL templates are str.format templates (for {where}): the JSON braces in the SQL must be doubled.
     return sql.replace("{", "{{").replace("}", "}}")
 
 
-_ROWS_SQL = f"""
-WITH base AS (
+def related_links_sql(link_type: str, ids: str) -> str:
+    """SQL for the related road events of type `link_type`, one per id in the text array `ids`: the JSON objects
+    joined with commas, in the array's order; NULL for an empty or NULL array."""
+    link = '{"type":"' + link_type + '","id":"'
+    return f"""CASE WHEN cardinality({ids}) > 0 THEN '{link}' || array_to_string({ids}, '"}},{link}') || '"}}' END"""
+
+
+def related_road_events_sql(links: str) -> str:
+    """SQL for the related_road_events member (with its leading comma) from `links` (SQL for the JSON objects joined
+    with commas); "" when that is empty or NULL."""
+    return f"""CASE WHEN {links} <> '' THEN ',"related_road_events":[' || {links} || ']' ELSE '' END"""
+
+
+def document_sql(*, ctes: str, feature_order: str, source_order: str, version: str) -> str:
+    """The SQL (a str.format template for {where}) that writes a whole WZDx-style feed document (WZDx and TDx).
+
+    `ctes` is the body of a WITH (also a template) that defines ``features``, one row per road event with its
+    Feature's text as ``feature``, written in the order `feature_order` (SQL on ``f``), and ``sources``, one row per
+    organisation with events (``organisation_id``, NULL for events without one, ``organisation_name``,
+    ``organisation_email``, ``updated_at`` the newest update among its events), written in the order `source_order`
+    (SQL on ``s``) that its first event has among the features. feed_info is the %(feed_info)s text (a JSON object
+    as Python's encoder writes it) with update_date (%(built_at)s), version and data_sources added at its end;
+    events without an organisation, and an empty feed, have the publisher's source (%(publisher)s).
+    """
+    publisher = (
+        f"""'{{{{"data_source_id":"{PUBLISHER_SOURCE_ID}","organization_name":' || to_json(%(publisher)s::text)"""
+    )
+    return f"""
+WITH {ctes}
+SELECT concat(
+    '{{{{"feed_info":', left(%(feed_info)s, -1), ',"update_date":"', {utc_sql("%(built_at)s::timestamptz")},
+    '","version":"{version}","data_sources":[',
+    (SELECT coalesce(string_agg(
+                CASE WHEN s.organisation_id IS NULL THEN {publisher}
+                     ELSE '{{{{"data_source_id":"' || s.organisation_id
+                          || '","organization_name":' || to_json(coalesce(s.organisation_name, '')) END
+                || CASE WHEN s.organisation_email <> '' THEN ',"contact_email":' || to_json(s.organisation_email)
+                        ELSE '' END
+                || ',"update_date":"' || {utc_sql("s.updated_at")} || '"}}}}', ',' ORDER BY {source_order}),
+            {publisher} || '}}}}')
+     FROM sources AS s),
+    ']}}}},"type":"FeatureCollection","features":[',
+    (SELECT string_agg(f.feature, ',' ORDER BY {feature_order}) FROM features AS f),
+    ']}}}}')
+"""
+
+
+def _links(link_type: str, ids: str) -> str:
+    return doubled_braces(related_links_sql(link_type, ids))
+
+
+_FEATURES = f"""
+base AS (
     SELECT r.id, r.organisation_id, o.name AS organisation_name, o.email AS organisation_email,
            r.title, r.description, r.street_names, r.period, r.created_at, r.updated_at,
            r.traffic_management, r.direction, r.work_kind, r.lanes_affected, r.geometry,
@@ -289,17 +324,15 @@ WITH base AS (
 -- The texts are the same for every event of a work (both directions, every part): written once per work.
 works AS (
     SELECT e.*,
-           '","type":"Feature","properties":{{{{"core_details":' || left({_braces(_WORK_ZONE_CORE)}, -1) AS head,
-           '}}}},' || substr({_braces(_WORK_ZONE_PROPERTIES)}, 2) || ',"geometry":' AS tail_start,
-           {_utc("e.updated_at")} AS update_text
+           '","type":"Feature","properties":{{{{"core_details":' || left({doubled_braces(_WORK_ZONE_CORE)}, -1) AS head,
+           '}}}},' || substr({doubled_braces(_WORK_ZONE_PROPERTIES)}, 2) || ',"geometry":' AS tail_start
     FROM base AS e
 ),
 -- The separate parts of each work, each transformed once, before the split by direction: a plain LineString (nine
 -- in ten works) is its own single part and skips the merge-dump-envelope machinery of _PARTS (measured with
 -- EXPLAIN ANALYZE at 10,000 works: the parts and the per-event transform were two thirds of the query).
 work_parts AS MATERIALIZED (
-    SELECT w.id, w.organisation_id, w.organisation_name, w.organisation_email, w.update_text, w.head, w.tail_start,
-           w.period, w.direction, w.from_area, part.n,
+    SELECT w.id, w.head, w.tail_start, w.period, w.direction, w.from_area, part.n,
            ST_AsGeoJSON(part.geom, 6) AS forward,
            CASE WHEN w.direction <> %(forward)s AND NOT w.from_area
                 THEN ST_AsGeoJSON(ST_Reverse(part.geom), 6) END AS backward
@@ -320,39 +353,74 @@ work_events AS (
                ELSE p.direction <> %(backward)s END
 ),
 detour_events AS (
-    SELECT w.id, w.organisation_id, w.organisation_name, w.organisation_email, w.updated_at, w.created_at,
-           w.update_text, w.period AS work_period, d.id AS detour_id, d.name, d.description, d.period,
+    SELECT w.id, w.organisation_id, w.updated_at, w.created_at, w.period AS work_period,
+           d.id AS detour_id, d.name, d.description, d.period,
            part.n, part.geom AS line
     FROM works AS w
     JOIN roadworks_detour AS d ON d.roadwork_id = w.id
     CROSS JOIN LATERAL ({_PARTS.format(geometry="d.geometry")}) AS part
 ),
--- Each event as the two halves of its Feature text around the place where build() splices the related road
--- events (the end of core_details): "head" follows the event's id, "tail" closes the Feature.
+-- Each event as the two halves of its Feature text around the place where its related road events go (the end of
+-- core_details): "head" follows the event's id, "tail" closes the Feature.
 events AS (
     -- The first event of a work (first part; against the digitising direction only for a work on that side
     -- alone) keeps the work's id; the others are named for their derived ids.
     SELECT e.id, 'work-zone' AS event_type,
            CASE WHEN e.n = 1 AND (NOT e.reversed OR e.direction = %(backward)s) THEN ''
                 ELSE 'part-' || e.n || CASE WHEN e.reversed THEN '-backward' ELSE '' END END AS key,
-           e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
            e.head, e.tail_start || CASE WHEN e.reversed THEN e.backward ELSE e.forward END || '}}}}' AS tail,
            lower(e.period) AS start, 0 AS detour_id, e.n, e.reversed
     FROM work_events AS e
     UNION ALL
     SELECT e.id, 'detour', 'detour-' || e.detour_id || CASE WHEN e.n > 1 THEN '-part-' || e.n ELSE '' END,
-           e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
-           '","type":"Feature","properties":{{{{"core_details":' || left({_braces(_DETOUR_CORE)}, -1),
-           '}}}},' || substr({_braces(_DETOUR_PROPERTIES)}, 2) || ',"geometry":' || ST_AsGeoJSON(e.line, 6) || '}}}}',
+           '","type":"Feature","properties":{{{{"core_details":' || left({doubled_braces(_DETOUR_CORE)}, -1),
+           '}}}},' || substr({doubled_braces(_DETOUR_PROPERTIES)}, 2) || ',"geometry":' || ST_AsGeoJSON(e.line, 6)
+           || '}}}}',
            lower(e.work_period), e.detour_id, e.n, false
     FROM detour_events AS e
+),
+-- Each event's id (the first event of a work keeps the work's, the others get UUIDv5s named by their keys) and the
+-- ids of its work's events, in document order: the work zones and the detours.
+numbered AS (
+    SELECT e.*,
+           array_agg(e.event_id) FILTER (WHERE e.event_type = 'work-zone') OVER work AS work_zones,
+           array_agg(e.event_id) FILTER (WHERE e.event_type = 'detour') OVER work AS detours
+    FROM (SELECT e.*, CASE WHEN e.key = '' THEN e.id ELSE uuid_generate_v5(e.id, e.key) END::text AS event_id
+          FROM events AS e) AS e
+    -- start is the same for every event of a work: partitioned so, the window sorts the events in document order,
+    -- and the document's string_agg finds them sorted.
+    WINDOW work AS (PARTITION BY e.start, e.id ORDER BY e.detour_id, e.n, e.reversed
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+),
+-- A work zone names the work's other work zones and its detours; a detour names the work zones.
+features AS (
+    SELECT e.start, e.id, e.detour_id, e.n, e.reversed,
+           concat('{{{{"id":"', e.event_id, e.head, {doubled_braces(related_road_events_sql("related.links"))},
+                  e.tail) AS feature
+    FROM numbered AS e
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN e.event_type = 'detour' THEN {_links("related-work-zone", "e.work_zones")}
+                    ELSE concat_ws(',', {_links("related-work-zone", "others.other_work_zones")},
+                                   {_links("related-detour", "e.detours")}) END AS links
+        FROM (SELECT array_remove(e.work_zones, e.event_id) AS other_work_zones) AS others
+    ) AS related
+),
+-- One source per organisation of the works with events (every part has one, so has every part of a detour), at its
+-- first work in document order, with the newest update of those works.
+sources AS (
+    SELECT DISTINCT ON (w.organisation_id) w.organisation_id, w.organisation_name, w.organisation_email,
+           max(w.updated_at) OVER (PARTITION BY w.organisation_id) AS updated_at, lower(w.period) AS start, w.id
+    FROM works AS w
+    WHERE w.id IN (SELECT p.id FROM work_parts AS p UNION ALL SELECT d.id FROM detour_events AS d)
+    ORDER BY w.organisation_id, lower(w.period), w.id
+)"""
+
+_DOCUMENT_SQL = document_sql(
+    ctes=_FEATURES,
+    feature_order="f.start, f.id, f.detour_id, f.n, f.reversed",
+    source_order="s.start, s.id",
+    version=WZDX_VERSION,
 )
--- The sort keys stay in the database: read into Python they cost a timestamp parse per event.
-SELECT e.id::text, e.event_type, e.key, e.organisation_id, e.organisation_name, e.organisation_email, e.update_text,
-       e.head, e.tail
-FROM events AS e
-ORDER BY e.start, e.id, e.detour_id, e.n, e.reversed
-"""
 
 # PostGIS declares its functions expensive (to invite parallel plans), and ST_Dump counts as 1000 rows
 # per call, so even a 20-row feed looks costly enough for JIT compilation (~300 ms) and a parallel
@@ -384,8 +452,14 @@ def _where(now: datetime, filters: FeedFilters) -> tuple[str, dict[str, Any]]:
     return _IN_FEED + extra, params
 
 
-def workzone_rows(*, now: datetime, filters: FeedFilters | None = None) -> list[EventRow]:
-    """The road events of the feed, in one PostGIS query: per work its events, then its detours."""
+def workzone_document(
+    *, now: datetime, built_at: datetime, feed_info: Mapping[str, Any], filters: FeedFilters | None = None
+) -> bytes:
+    """The WorkZoneFeed document as UTF-8 bytes, written by PostgreSQL in one query.
+
+    `now` decides which works are in the feed, `built_at` is its feed_info.update_date; `feed_info` is the fixed
+    part of feed_info (feed_info_from_settings()), written first, in its order.
+    """
     where, params = _where(now, filters or FeedFilters())
     params.update(
         forward=Direction.FORWARD,
@@ -396,11 +470,12 @@ def workzone_rows(*, now: datetime, filters: FeedFilters | None = None) -> list[
         alternating=TrafficManagement.ALTERNATING_ONE_WAY,
         impact=json.dumps(VEHICLE_IMPACT),
         work=json.dumps(TYPE_OF_WORK),
+        **document_params(built_at=built_at, feed_info=feed_info),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(PLANNER_SQL)
-        cursor.execute(_ROWS_SQL.format(where=where), params)
-        return list(map(EventRow._make, cursor.fetchall()))
+        cursor.execute(_DOCUMENT_SQL.format(where=where), params)
+        return cursor.fetchone()[0].encode()
 
 
 def workzone_fingerprint(*, now: datetime, filters: FeedFilters | None = None) -> str:
@@ -420,7 +495,7 @@ def workzone_fingerprint(*, now: datetime, filters: FeedFilters | None = None) -
 
 
 def feed_info_from_settings() -> dict[str, Any]:
-    """The fixed part of feed_info; build() adds update_date, version and data_sources."""
+    """The fixed part of feed_info; the document adds update_date, version and data_sources after it."""
     info: dict[str, Any] = {"publisher": settings.AUMAN_FEED_PUBLISHER}
     if settings.AUMAN_FEED_CONTACT_EMAIL:
         info["contact_email"] = settings.AUMAN_FEED_CONTACT_EMAIL
@@ -429,121 +504,17 @@ def feed_info_from_settings() -> dict[str, Any]:
     return info
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def event_id(roadwork_id: str, key: str) -> str:
-    """A road event's id: the work's own UUID for its first event, else a UUIDv5 derived from it and `key`."""
-    return roadwork_id if not key else str(uuid.uuid5(uuid.UUID(roadwork_id), key))
-
-
-class Sources:
-    """The data sources of a feed, one per organisation, with the newest update among its events.
-
-    Items without an organisation (an incident logged without one) belong to the publisher's own source."""
-
-    def __init__(self) -> None:
-        self._by_id: dict[int | None, list[str]] = {}
-
-    def add(self, organisation_id: int | None, name: str | None, email: str | None, update_date: str) -> None:
-        source = self._by_id.get(organisation_id)
-        if source is None:
-            self._by_id[organisation_id] = [name or "", email or "", update_date]
-        elif update_date > source[2]:  # same fixed format, so string order is time order
-            source[2] = update_date
-
-    def as_json(self, *, publisher: str) -> list[dict[str, Any]]:
-        data_sources = []
-        for organisation_id, (name, email, last_update) in self._by_id.items():
-            if organisation_id is None:
-                data_source = {"data_source_id": PUBLISHER_SOURCE_ID, "organization_name": publisher}
-            else:
-                data_source = {"data_source_id": str(organisation_id), "organization_name": name}
-            if email:
-                data_source["contact_email"] = email
-            data_source["update_date"] = last_update
-            data_sources.append(data_source)
-        return data_sources or [{"data_source_id": PUBLISHER_SOURCE_ID, "organization_name": publisher}]
-
-
-def related_text(related: Iterable[tuple[str, str]]) -> str:
-    """The related_road_events member (with its leading comma) for (type, id) pairs; "" for none."""
-    links = ",".join(f'{{"type":"{kind}","id":"{other}"}}' for kind, other in related)
-    return f',"related_road_events":[{links}]' if links else ""
-
-
-def grouped_features(rows: Iterable[Any], id_of: Callable[[Any], str], related_of, sources: Sources) -> list[str]:
-    """The Feature texts of rows that come grouped by item (field 0), each group's related events spliced in.
-
-    A row is (item id, ..., organisation id, name, email, update date, head, tail) as the WZDx and TDx selectors
-    write it; ``id_of(row)`` is its event id, ``related_of(row, this, group ids, group)`` its (type, id) pairs.
-    A group of one names no other event and is one concatenation.
-    """
-    features: list[str] = []
-    append = features.append
-    group: list[Any] = []
-
-    def flush() -> None:
-        if len(group) == 1:
-            row = group[0]
-            append(f'{{"id":"{id_of(row)}{row[-2]}{row[-1]}')
-        else:
-            ids = [id_of(row) for row in group]
-            for this, row in zip(ids, group, strict=True):
-                append(f'{{"id":"{this}{row[-2]}{related_text(related_of(row, this, ids, group))}{row[-1]}')
-        group.clear()
-
-    add = sources.add
-    current = None
-    for row in rows:
-        if row[0] != current:
-            if group:
-                flush()
-            current = row[0]
-        group.append(row)
-        add(*row[-6:-2])
-    if group:
-        flush()
-    return features
-
-
-def _work_related(row: EventRow, this: str, ids: list[str], group: list[EventRow]) -> list[tuple[str, str]]:
-    works = [i for i, other in zip(ids, group, strict=True) if other.event_type == "work-zone"]
-    if row.event_type != "work-zone":
-        return [("related-work-zone", i) for i in works]
-    detours = [i for i, other in zip(ids, group, strict=True) if other.event_type == "detour"]
-    return [("related-work-zone", i) for i in works if i != this] + [("related-detour", i) for i in detours]
-
-
-def _event_id(row: EventRow) -> str:
-    return event_id(row[0], row[2])
-
-
-def build(rows: Iterable[EventRow], *, now: datetime, feed_info: Mapping[str, Any]) -> bytes:
-    """The WorkZoneFeed document as UTF-8 bytes. Pure: everything it writes comes from its arguments.
-
-    The rows of one work come together (its events, then its detours), so each work is finished before
-    the next starts and the related road events can name every sibling.
-    """
-    sources = Sources()
-    features = grouped_features(rows, _event_id, _work_related, sources)
+def document_params(*, built_at: datetime, feed_info: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters document_sql() needs: feed_info's text, as Python's JSON encoder writes it, the build time and
+    the publisher (for its data source)."""
     encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    header = {
-        **feed_info,
-        "update_date": rfc3339(now),
-        "version": WZDX_VERSION,
-        "data_sources": sources.as_json(publisher=feed_info["publisher"]),
-    }
-    return "".join(
-        ['{"feed_info":', encode(header), ',"type":"FeatureCollection","features":[', ",".join(features), "]}"]
-    ).encode()
+    return {"feed_info": encode(dict(feed_info)), "built_at": built_at, "publisher": feed_info["publisher"]}
 
 
 def build_now(filters: FeedFilters | None = None, *, now: datetime | None = None) -> bytes:
     """The feed as a request without conditions gets it, built afresh (check_feeds and the benchmark)."""
     now = now or timezone.now()
-    return build(workzone_rows(now=now, filters=filters), now=now, feed_info=feed_info_from_settings())
+    return workzone_document(now=now, built_at=now, feed_info=feed_info_from_settings(), filters=filters)
 
 
 @feed_view
@@ -555,14 +526,11 @@ def workzone_feed(request: HttpRequest) -> HttpResponse:
     feed_info = feed_info_from_settings()
     now = timezone.now()
 
-    def build_at(built_at: datetime) -> bytes:
-        return build(workzone_rows(now=now, filters=filters), now=built_at, feed_info=feed_info)
-
     return serve_feed(
         request,
         name=FEED_NAME,
         fingerprint=lambda: workzone_fingerprint(now=now, filters=filters),
-        build=build_at,
+        build=lambda built_at: workzone_document(now=now, built_at=built_at, feed_info=feed_info, filters=filters),
         content_type=CONTENT_TYPE,
         # The bytes depend on the filters and on the configured header, not only on the rows.
         variant={**filters.variant(), **{f"info.{k}": str(v) for k, v in feed_info.items()}},
