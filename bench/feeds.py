@@ -248,7 +248,7 @@ COVERS = {"wzdx-workzones": ("roadworks",), "tdx-incidents": ("incidents",)}
 def floor(kind: str, *, full: bool = False) -> int:
     from django.db import connection, transaction
 
-    from traffic.feeds.wzdx import PLANNER_SQL
+    from traffic.feeds.sql import PLANNER_SQL
 
     if full:
         sql = ROADWORKS_FULL_FLOOR_SQL if kind == "roadworks" else INCIDENTS_FULL_FLOOR_SQL

@@ -60,12 +60,12 @@ from .situations import (
     ROADWORK_LINES_SQL,
     feed_where,
     fetch_document,
-    incident_labels,
     lines_array_sql,
     local_time_sql,
     poslist_sql,
     situation_fingerprint,
 )
+from .sql import incident_labels
 
 CONTENT_TYPE = "application/xml; charset=utf-8"
 FEED_NAME = "datex2-3-situations"

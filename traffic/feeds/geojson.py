@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -30,17 +30,13 @@ from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentStatus
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
-from .wzdx import PLANNER_SQL
+from .sql import fetch_document, utc_sql
 
 CONTENT_TYPE = "application/geo+json"
 FEED_NAME = "geojson-public"
 
 RUNNING_STATUSES = (RoadworkStatus.APPROVED, RoadworkStatus.IN_PROGRESS)
 LOOK_BACK_INCIDENT_STATUSES = (*ACTIVE_INCIDENT_STATUSES, IncidentStatus.CLEARED)
-
-
-def _utc(column: str) -> str:
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
 # Roadworks: running and coming ones, and completed ones ending after %(completed_since)s (the public map's rule).
@@ -64,8 +60,8 @@ WITH features AS (
             'street_names', array_to_string(r.street_names, ', '),
             'organisation', o.name,
             'status', r.status,
-            'start', {_utc("lower(r.period)")},
-            'end', {_utc("upper(r.period)")},
+            'start', {utc_sql("lower(r.period)")},
+            'end', {utc_sql("upper(r.period)")},
             'daily_start', to_char(r.daily_start, 'HH24:MI'),
             'daily_end', to_char(r.daily_end, 'HH24:MI'),
             'weekdays', r.weekdays,
@@ -79,7 +75,7 @@ WITH features AS (
             'max_weight_t', r.max_weight_t,
             'speed_limit_kmh', r.speed_limit_kmh,
             'detours', coalesce(detours.n, 0),
-            'updated', {_utc("r.updated_at")}
+            'updated', {utc_sql("r.updated_at")}
         ), '}}}}'
     ) AS feature
     FROM roadworks_roadwork AS r
@@ -98,11 +94,11 @@ WITH features AS (
             'description', i.description,
             'street_names', i.street_name,
             'status', i.status,
-            'start', {_utc("i.occurred_at")},
-            'end', {_utc("coalesce(i.cleared_at, i.expected_clearance_at)")},
+            'start', {utc_sql("i.occurred_at")},
+            'end', {utc_sql("coalesce(i.cleared_at, i.expected_clearance_at)")},
             'direction', i.direction,
             'lanes_blocked', i.lanes_blocked,
-            'updated', {_utc("i.updated_at")}
+            'updated', {utc_sql("i.updated_at")}
         ), '}}}}'
     )
     FROM traffic_incident AS i
@@ -120,9 +116,9 @@ WITH features AS (
             'title', x.title,
             'description', x.description,
             'restriction', x.restriction,
-            'start', {_utc("lower(x.period)")},
-            'end', {_utc("upper(x.period)")},
-            'updated', {_utc("x.updated_at")}
+            'start', {utc_sql("lower(x.period)")},
+            'end', {utc_sql("upper(x.period)")},
+            'updated', {utc_sql("x.updated_at")}
         ), '}}}}'
     )
     FROM interop_externalitem AS x
@@ -177,10 +173,7 @@ def document(*, now: datetime, filters: FeedFilters | None = None) -> bytes:
     """The whole FeatureCollection, written by PostgreSQL in one query."""
     where, params = _where(now, filters or FeedFilters())
     params["impact"] = json.dumps(IMPACT_BY_TRAFFIC_MANAGEMENT)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(PLANNER_SQL)
-        cursor.execute(_DOCUMENT_SQL.format(**where), params)
-        return cursor.fetchone()[0].encode()
+    return fetch_document(_DOCUMENT_SQL.format(**where), params)
 
 
 def fingerprint(*, now: datetime, filters: FeedFilters | None = None) -> str:

@@ -17,21 +17,18 @@ datex2.document). The geometry work and the text formatting both formats need ar
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import translation
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
+from django.db import connection
 
 from roadworks.models import RoadworkStatus
-from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentKind, IncidentStatus
+from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentStatus
 
 from .filters import FeedFilters
-from .wzdx import PART_AS_LINE_SQL, PLANNER_SQL
+from .sql import PART_AS_LINE_SQL
+from .sql import fetch_document as sql_fetch_document
 
 # Works on the road or coming, as in the WZDx feed; with active_on, also works that have been completed,
 # so a consumer can look back.
@@ -116,11 +113,6 @@ SELECT (SELECT concat_ws(':', count(*), max(updated_at), sum(rx), sum(ox)) FROM 
        (SELECT concat_ws(':', count(*), max(updated_at), sum(ix), sum(ax)) FROM incidents)
 """
 
-# to_char writes local times with their offset (TZH:TZM) in the session time zone. Django expects its connection
-# in UTC, so the zone is switched only around the two queries and switched back in the same transaction.
-_ZONE_SQL = "SELECT current_setting('TimeZone'), set_config('TimeZone', %s, true)"
-_RESTORE_ZONE_SQL = "SELECT set_config('TimeZone', %s, true)"
-
 
 def feed_where(now: datetime, filters: FeedFilters) -> tuple[str, str, dict[str, Any]]:
     works_extra, params = filters.sql("r")
@@ -147,32 +139,6 @@ def situation_fingerprint(*, now: datetime, filters: FeedFilters | None = None) 
         return "|".join(cursor.fetchone())
 
 
-def incident_labels() -> str:
-    """The incident kinds' labels in the feeds' language (LANGUAGE_CODE) as a JSON object for a query parameter:
-    looked up once per build, not once per incident."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return json.dumps({kind.value: str(kind.label) for kind in IncidentKind})
-
-
-class _Utf8Loader(Loader):
-    """A text value as the bytes PostgreSQL sent, which are UTF-8 already (Django connects with client_encoding
-    UTF8): a document is never decoded into a str only to be encoded again (20 ms for 12 MB, 46 MB for DATEX II)."""
-
-    def load(self, data: Buffer) -> bytes:
-        return bytes(data)
-
-
 def fetch_document(sql: str, params: dict[str, Any]) -> bytes:
-    """Run a query that writes a whole document as one text value, and return its bytes: with the feeds' planner
-    settings, and local times (local_time_sql) in TIME_ZONE for this query only."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(PLANNER_SQL)
-        cursor.execute(_ZONE_SQL, [settings.TIME_ZONE])
-        previous_zone = cursor.fetchone()[0]
-        try:
-            # On this cursor only: every other query of the connection keeps getting str.
-            cursor.cursor.adapters.register_loader("text", _Utf8Loader)
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-        finally:
-            cursor.execute(_RESTORE_ZONE_SQL, [previous_zone])
+    """A situation document's query run (traffic.feeds.sql.fetch_document) with its local times in TIME_ZONE."""
+    return sql_fetch_document(sql, params, time_zone=settings.TIME_ZONE)

@@ -31,10 +31,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentDirection, IncidentKind, IncidentStatus
@@ -42,8 +41,8 @@ from traffic.models import ACTIVE_INCIDENT_STATUSES, IncidentDirection, Incident
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
+from .sql import fetch_document, incident_labels, utc_sql
 from .wzdx import (
-    PLANNER_SQL,
     document_params,
     document_sql,
     doubled_braces,
@@ -52,7 +51,6 @@ from .wzdx import (
     quoted_sql,
     related_links_sql,
     related_road_events_sql,
-    utc_sql,
 )
 
 TDX_VERSION = "1.1"
@@ -208,12 +206,6 @@ def _where(filters: FeedFilters) -> tuple[str, dict[str, Any]]:
     return "i.status = ANY(%(statuses)s)" + extra, params
 
 
-def _kind_labels() -> str:
-    # The feed speaks the service's language, whatever language the request asked for: the bytes are shared.
-    with translation.override(settings.LANGUAGE_CODE):
-        return json.dumps({kind.value: str(kind.label) for kind in IncidentKind}, ensure_ascii=False)
-
-
 def incident_document(*, built_at: datetime, feed_info: Mapping[str, Any], filters: FeedFilters | None = None) -> bytes:
     """The RoadIncidentFeed document as UTF-8 bytes, written by PostgreSQL in one query (see wzdx.document_sql)."""
     where, params = _where(filters or FeedFilters())
@@ -222,15 +214,11 @@ def incident_document(*, built_at: datetime, feed_info: Mapping[str, Any], filte
         both=IncidentDirection.BOTH,
         unknown=IncidentDirection.UNKNOWN,
         publisher_id="publisher",
-        labels=_kind_labels(),
+        labels=incident_labels(),
         types=json.dumps(TYPE_OF_INCIDENT),
         **document_params(built_at=built_at, feed_info=feed_info),
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # As in the WZDx feed: PostGIS's cost estimates would otherwise buy JIT compilation for a 1 ms query.
-        cursor.execute(PLANNER_SQL)
-        cursor.execute(_DOCUMENT_SQL.format(where=where), params)
-        return cursor.fetchone()[0].encode()
+    return fetch_document(_DOCUMENT_SQL.format(where=where), params)
 
 
 def incident_fingerprint(*, filters: FeedFilters | None = None) -> str:

@@ -61,11 +61,11 @@ from .situations import (
     ROADWORK_LINES_SQL,
     feed_where,
     fetch_document,
-    incident_labels,
     local_time_sql,
     poslist_sql,
     situation_fingerprint,
 )
+from .sql import incident_labels
 
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"

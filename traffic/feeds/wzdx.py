@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +56,7 @@ from roadworks.models import Direction, RoadworkStatus, TrafficManagement, WorkK
 from .filters import FeedFilters, parse_feed_filters
 from .http import bad_request, feed_view, serve_feed
 from .registry import Feed, register
+from .sql import PART_AS_LINE_SQL, fetch_document, utc_sql
 
 WZDX_VERSION = "4.2"
 CONTENT_TYPE = "application/geo+json"
@@ -109,34 +110,10 @@ TYPE_OF_WORK = {
 PUBLISHER_SOURCE_ID = "publisher"
 
 
-def utc_sql(column: str) -> str:
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
-
-
 # The WHERE clause the rows and the fingerprint share, so they always describe the same set.
 # period && [since, ∞) is "ends after since" in a form the GiST index on (geometry, period) can use.
 _IN_FEED = "r.status = ANY(%(statuses)s) AND r.period && tstzrange(%(since)s, NULL)"
 _IN_FEED_ACTIVE_ON = "r.status = ANY(%(statuses)s)"
-
-# The line for one part: a line as it is; a polygon becomes the long centre line of its minimum rotated rectangle
-# (corners c1..c4); NULL for anything else or a degenerate shape. Shared with situations.py (Waze, DATEX II).
-PART_AS_LINE_SQL = """
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN ST_Dimension({part}) = 1 THEN {part}
-                    WHEN ST_Distance(c1, c2) >= ST_Distance(c2, c3)
-                    THEN ST_MakeLine(ST_Centroid(ST_MakeLine(c4, c1)), ST_Centroid(ST_MakeLine(c3, c2)))
-                    ELSE ST_MakeLine(ST_Centroid(ST_MakeLine(c1, c2)), ST_Centroid(ST_MakeLine(c4, c3)))
-               END AS geom
-        -- OFFSET 0 keeps these subqueries from being pulled up, which would write the envelope's expression into
-        -- every use of a corner: it was computed about ten times per polygon (EXPLAIN ANALYZE), now once.
-        FROM (SELECT ST_PointN(ring, 1) AS c1, ST_PointN(ring, 2) AS c2,
-                     ST_PointN(ring, 3) AS c3, ST_PointN(ring, 4) AS c4
-              FROM (SELECT CASE WHEN ST_Dimension({part}) = 2
-                                THEN ST_ExteriorRing(ST_OrientedEnvelope({part})) END AS ring
-                    OFFSET 0) AS envelope
-              OFFSET 0) AS corners
-    ) AS line
-"""
 
 # The separate parts of a geometry as lines in WGS84, in digitising direction, numbered from 1. A polygon
 # becomes the long centre line of its minimum rotated rectangle (corners c1..c4).
@@ -422,15 +399,6 @@ _DOCUMENT_SQL = document_sql(
     version=WZDX_VERSION,
 )
 
-# PostGIS declares its functions expensive (to invite parallel plans), and ST_Dump counts as 1000 rows
-# per call, so even a 20-row feed looks costly enough for JIT compilation (~300 ms) and a parallel
-# worker (10+ ms to start) around a query that runs in about 1 ms. Both are off for this transaction only
-# (measured: at 10,000 works parallel saved under 5 %, JIT cost 3x). The final sort carries each event's text
-# (about 1 KB): with the default 4 MB of work_mem a 10,000-work feed sorts on disk.
-PLANNER_SQL = (
-    "SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true),"
-    " set_config('work_mem', '64MB', true)"
-)
 
 # Detours have no updated_at of their own: their count and row versions (xmin) catch every change to them.
 _FINGERPRINT_SQL = """
@@ -472,10 +440,7 @@ def workzone_document(
         work=json.dumps(TYPE_OF_WORK),
         **document_params(built_at=built_at, feed_info=feed_info),
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(PLANNER_SQL)
-        cursor.execute(_DOCUMENT_SQL.format(where=where), params)
-        return cursor.fetchone()[0].encode()
+    return fetch_document(_DOCUMENT_SQL.format(where=where), params)
 
 
 def workzone_fingerprint(*, now: datetime, filters: FeedFilters | None = None) -> str:
