@@ -109,7 +109,14 @@ class LineGeometryField(WGS84GeometryField):
 
 
 class DetourSerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
+    id = serializers.IntegerField(
+        required=False,
+        help_text=_(
+            "Optional when writing: the id of one of this roadwork's detours changes that detour in place, so it "
+            "keeps its id in the feeds. Without it (or with another id) the detour is new, unless it is sent "
+            "unchanged."
+        ),
+    )
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     geometry = LineGeometryField(allowed_types=DETOUR_TYPES)
@@ -124,7 +131,7 @@ class DetourSerializer(serializers.Serializer):
         if not isinstance(data, dict):
             raise exceptions.ValidationError({"non_field_errors": [MSG_DETOUR_OBJECT]})
         errors: dict[str, Any] = {name: [MSG_UNKNOWN_FIELD] for name in sorted(set(data) - set(self.fields))}
-        writable = {name: value for name, value in data.items() if name in self.fields and name != "id"}
+        writable = {name: value for name, value in data.items() if name in self.fields}
         try:
             result = super().to_internal_value(writable)
         except exceptions.ValidationError as exc:

@@ -306,7 +306,8 @@ class RoadworkForm(forms.Form):
                 self._existing_detours.get(properties.get("id")) if isinstance(properties.get("id"), int) else None
             )
             if existing is not None:
-                detour.update(description=existing.description, period=existing.period)
+                # The map draws only the line and the name: the rest stays, and the detour keeps its id.
+                detour.update(id=existing.pk, description=existing.description, period=existing.period)
             detours.append(detour)
         return detours
 

@@ -181,19 +181,60 @@ def _check_detours(roadwork: Roadwork, detours: list[dict[str, Any]]) -> None:
             raise ValidationError({"detours": [str(MSG_DETOUR_PERIOD).format(number=number)]})
 
 
-def _replace_detours(roadwork: Roadwork, detours: list[dict[str, Any]]) -> None:
-    # The list is the whole set: what the client leaves out is gone. Detours have no identity of their own.
-    roadwork.detours.all().delete()
-    Detour.objects.bulk_create(
-        Detour(
-            roadwork=roadwork,
-            name=detour["name"],
-            description=detour.get("description", ""),
-            geometry=detour["geometry"],
-            period=detour.get("period"),
-        )
-        for detour in detours
+_DETOUR_FIELDS = ("name", "description", "geometry", "period")
+
+
+def _detour_values(detour: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": detour["name"],
+        "description": detour.get("description", ""),
+        "geometry": detour["geometry"],
+        "period": detour.get("period"),
+    }
+
+
+def _same_detour(row: Detour, values: dict[str, Any]) -> bool:
+    return (
+        row.name == values["name"]
+        and row.description == values["description"]
+        and row.period == values["period"]
+        # the same line, within the millimetre the API's coordinates can tell apart
+        and row.geometry.equals_exact(values["geometry"], 0.001)
     )
+
+
+def _replace_detours(roadwork: Roadwork, detours: list[dict[str, Any]]) -> None:
+    """Make the roadwork's detours the given list: what the client leaves out is gone.
+
+    A detour keeps its row, and with it its id (the feeds derive the detour's road event id from it, which must
+    stay the same from one build to the next), when the client names it by that id or sends it unchanged. Only
+    what really changed is written, so the history shows changes, not every detour deleted and made again."""
+    existing = {row.pk: row for row in roadwork.detours.all()}
+    wanted = [(detour.get("id"), _detour_values(detour)) for detour in detours]
+    kept: dict[int, dict[str, Any]] = {}
+    # First by id (only ids of this roadwork's detours count), then unchanged ones without an id by their content.
+    for detour_id, values in wanted:
+        if detour_id in existing and detour_id not in kept:
+            kept[detour_id] = values
+    unclaimed = [row for pk, row in existing.items() if pk not in kept]
+    new: list[dict[str, Any]] = []
+    for detour_id, values in wanted:
+        if detour_id in kept and kept[detour_id] is values:
+            continue
+        match = next((row for row in unclaimed if _same_detour(row, values)), None)
+        if match is not None:
+            unclaimed.remove(match)
+            kept[match.pk] = values
+        else:
+            new.append(values)
+    Detour.objects.filter(pk__in=[row.pk for row in unclaimed]).delete()
+    for pk, values in kept.items():
+        row = existing[pk]
+        if not _same_detour(row, values):
+            for name in _DETOUR_FIELDS:
+                setattr(row, name, values[name])
+            row.save(update_fields=list(_DETOUR_FIELDS))
+    Detour.objects.bulk_create(Detour(roadwork=roadwork, **values) for values in new)
 
 
 def _record(

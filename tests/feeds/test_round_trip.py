@@ -85,3 +85,27 @@ def test_an_incident_logged_through_the_api_appears_in_the_feeds(client, api, ca
     assert_same_line(event["geometry"]["coordinates"], [tuple(point["coordinates"])])
     item = by_id(feed_of(client, GEOJSON_URL))[incident_id]
     assert item["geometry"]["coordinates"] == pytest.approx(point["coordinates"], abs=PRECISION)
+
+
+def test_the_road_event_ids_of_a_work_and_its_detours_stay_when_the_work_is_edited(client, api, alice, bob):
+    detours = [{"name": "Umleitung über Luisenring", "geometry": geojson_line(LUISENRING)}]
+    body = feature(
+        geojson_line(LINE), title="Fernwärme", street_names=["Kaiserring"], period=PERIOD, status="submitted",
+        direction="both", detours=detours,
+    )  # fmt: skip
+    work_id = api(alice).post("/api/v1/roadworks/", body, format="json").json()["id"]
+    version = Roadwork.objects.get(pk=work_id).version
+    api(bob).post(f"/api/v1/roadworks/{work_id}/transition/", {"to": "approved", "version": version}, format="json")
+    before = sorted(by_id(feed_of(client, WZDX_URL)))
+
+    # The authority corrects the title, sending the whole detour list again as a client that rewrites it would.
+    version = Roadwork.objects.get(pk=work_id).version
+    edited = api(bob).patch(
+        f"/api/v1/roadworks/{work_id}/", {"properties": {"title": "Fernwärme Kaiserring", "detours": detours,
+                                                         "version": version}}, format="json",
+    )  # fmt: skip
+    assert edited.status_code == 200, edited.content
+
+    after = by_id(feed_of(client, WZDX_URL))
+    assert sorted(after) == before and len(before) == 3  # both directions and the detour, ids unchanged
+    assert {event["properties"]["core_details"]["name"] for event in after.values()} >= {"Fernwärme Kaiserring"}

@@ -94,6 +94,46 @@ def test_a_get_result_can_be_sent_back_with_its_detour_ids(api, alice):
     assert [d["name"] for d in response.json()["properties"]["detours"]] == ["A"]
 
 
+def test_a_detour_keeps_its_id_when_sent_back_unchanged_or_named_by_it(api, alice):
+    created = create(api(alice), detours=[detour("A"), detour("B", coords=NECKARAU)]).json()["properties"]
+    a, b = created["detours"]
+
+    # Sent again without ids and unchanged (a client that rewrites the whole list): the same rows.
+    same = api(alice).patch(
+        created["url"], {"properties": {"detours": [detour("A"), detour("B", coords=NECKARAU)], "version": 1}},
+        format="json",
+    ).json()["properties"]  # fmt: skip
+    assert [d["id"] for d in same["detours"]] == [a["id"], b["id"]]
+
+    # Named by id: changed in place; left out: gone; without an id and changed: new.
+    changed = (
+        api(alice)
+        .patch(
+            created["url"],
+            {"properties": {"detours": [{**detour("A2"), "id": a["id"]}, detour("C", coords=NECKARAU)], "version": 2}},
+            format="json",
+        )
+        .json()["properties"]
+    )
+    assert changed["detours"][0] == {**changed["detours"][0], "id": a["id"], "name": "A2"}
+    assert changed["detours"][1]["name"] == "C" and changed["detours"][1]["id"] not in (a["id"], b["id"])
+    assert sorted(Detour.objects.values_list("name", flat=True)) == ["A2", "C"]
+
+
+def test_an_id_of_another_roadworks_detour_makes_a_new_detour(api, alice):
+    other = create(api(alice), detours=[detour("Fremd")]).json()["properties"]["detours"][0]
+    mine = create(api(alice), detours=[]).json()["properties"]
+
+    response = api(alice).patch(
+        mine["url"], {"properties": {"detours": [{**detour("Meine"), "id": other["id"]}], "version": 1}}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    (created,) = response.json()["properties"]["detours"]
+    assert created["id"] != other["id"] and created["name"] == "Meine"
+    assert Detour.objects.get(pk=other["id"]).name == "Fremd"  # the other roadwork's detour is untouched
+
+
 @pytest.mark.parametrize(
     ("bad", "field", "message"),
     [

@@ -526,6 +526,20 @@ def test_the_edit_form_shows_the_stored_application_and_carries_its_version(alic
     assert [f["properties"]["name"] for f in detours["features"]] == ["Umleitung Süd"]
 
 
+def test_editing_keeps_the_detours_and_their_ids_and_renames_one_in_place(alice, draft):
+    kept = Detour.objects.create(roadwork=draft, name="Umleitung Süd", geometry=line(NECKARAU), description="lang")
+    data = edit_data(draft, title="Neuer Titel")
+    detours = json.loads(data["detours"])
+    detours["features"][0]["properties"]["name"] = "Umleitung Süd (neu)"
+
+    response = web(alice).post(f"/baustellen/{draft.pk}/bearbeiten/", {**data, "detours": json.dumps(detours)})
+
+    assert response.status_code == 302
+    (detour,) = Detour.objects.filter(roadwork=draft)
+    # The same row: the feeds keep the detour's road event id, and what the map does not draw stays.
+    assert (detour.pk, detour.name, detour.description) == (kept.pk, "Umleitung Süd (neu)", "lang")
+
+
 def test_editing_saves_the_changes_and_raises_the_version(alice, draft):
     client = web(alice)
     response = client.post(f"/baustellen/{draft.pk}/bearbeiten/", edit_data(draft, title="Neuer Titel"))
