@@ -200,9 +200,10 @@ def _name_users(entries: list[Entry]) -> None:
 
 
 def history_of_roadwork(roadwork_id: Any, *, user: Any) -> list[Entry]:
-    """The roadwork's own changes, its workflow steps and the changes of those of its conflicts the user may see,
-    oldest first. Whether the user may see the roadwork's history at all is the caller's check."""
-    from roadworks.models import Conflict, Roadwork, RoadworkTransition
+    """The roadwork's own changes, its workflow steps, its detours and attachments, and the changes of those of its
+    conflicts the user may see, oldest first. Whether the user may see the roadwork's history at all is the caller's
+    check."""
+    from roadworks.models import Attachment, Conflict, Detour, Roadwork, RoadworkTransition
     from roadworks.selectors import conflicts_visible_to
 
     sides = models.Q(roadwork_a_id=roadwork_id) | models.Q(roadwork_b_id=roadwork_id)
@@ -210,6 +211,8 @@ def history_of_roadwork(roadwork_id: Any, *, user: Any) -> list[Entry]:
     entries = (
         _entries(Roadwork, models.Q(pgh_obj_id=roadwork_id))
         + _entries(RoadworkTransition, models.Q(roadwork_id=roadwork_id))
+        + _entries(Detour, models.Q(roadwork_id=roadwork_id))
+        + _entries(Attachment, models.Q(roadwork_id=roadwork_id))
         + _entries(Conflict, sides & models.Q(pgh_obj_id__in=visible))
     )
     entries.sort(key=lambda e: e.at)

@@ -269,6 +269,7 @@ class Roadwork(models.Model):
         return IMPACT_BY_TRAFFIC_MANAGEMENT[self.traffic_management]
 
 
+@tracked()
 class Detour(models.Model):
     """A signposted detour around a roadwork; a roadwork may have several (one per direction, per phase)."""
 
@@ -301,6 +302,7 @@ def attachment_path(instance: Attachment, filename: str) -> str:
     return f"attachments/{instance.id}"
 
 
+@tracked()
 class Attachment(models.Model):
     """A file that belongs to an application (PDF, PNG or JPEG), stored under MEDIA_ROOT/attachments/<id>."""
 

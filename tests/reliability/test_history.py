@@ -211,3 +211,31 @@ def test_pgtrigger_ignore_still_skips_the_history_trigger(stadtwerke):
     assert work.events.count() == before
     Roadwork.objects.filter(pk=work.pk).update(title="mit Historie")
     assert work.events.count() == before + 1
+
+
+def test_it_records_the_changes_of_a_works_detours_and_attachments(api, alice, bob, work, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    url = f"/api/v1/roadworks/{work['id']}/"
+    detour = {"name": "Umleitung Nord", "geometry": geojson_line(KAISERRING_NEARBY)}
+    added = api(alice).patch(url, {"properties": {"detours": [detour], "version": 1}}, format="json")
+    assert added.status_code == 200, added.json()
+    detour_id = added.json()["properties"]["detours"][0]["id"]
+    renamed = {**detour, "id": detour_id, "name": "Umleitung Nord über Ring"}
+    assert api(alice).patch(url, {"properties": {"detours": [renamed], "version": 2}}, format="json").status_code == 200
+    upload = api(alice).post(
+        f"{url}attachments/",
+        {"file": SimpleUploadedFile("plan.pdf", b"%PDF-1.7\n%%EOF\n"), "kind": "traffic_sign_plan"},
+        format="multipart",
+    )
+    assert upload.status_code == 201, upload.json()
+
+    entries = api(bob).get(f"{url}changes/").json()
+    detours = [e for e in entries if e["object"] == "detour"]
+    assert [e["action"] for e in detours] == ["insert", "update"]  # renamed in place, not deleted and made again
+    assert {"field": "name", "old": "Umleitung Nord", "new": "Umleitung Nord über Ring"} in detours[1]["changes"]
+    assert {e["user"] for e in detours} == {"alice"}
+    (attachment,) = [e for e in entries if e["object"] == "attachment"]
+    assert attachment["action"] == "insert" and attachment["user"] == "alice"
+    assert {"field": "original_name", "old": None, "new": "plan.pdf"} in attachment["changes"]
