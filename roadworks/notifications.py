@@ -38,10 +38,6 @@ from .models import (
     Conflict,
     ConflictLayer,
     ConflictStatus,
-    Corridor,
-    Event,
-    MoratoriumArea,
-    NetworkFeature,
     RoadworkTransition,
 )
 
@@ -97,34 +93,14 @@ def _moment(value: datetime | None) -> str:
 
 # --- Conflicts -------------------------------------------------------------------------------------------------
 
-_LAYER_MODELS = {
-    ConflictLayer.CORRIDOR: Corridor,
-    ConflictLayer.MORATORIUM: MoratoriumArea,
-    ConflictLayer.EVENT: Event,
-    ConflictLayer.PUBLIC_TRANSPORT: NetworkFeature,
-    ConflictLayer.EMERGENCY_ROUTE: NetworkFeature,
-}
-
 
 def _layer_item_names(conflicts: list[Conflict]) -> dict[tuple[str, str], str]:
-    names: dict[tuple[str, str], str] = {}
-    wanted: dict[str, set[str]] = {}
-    for conflict in conflicts:
-        if conflict.roadwork_b_id is None:
-            wanted.setdefault(conflict.layer, set()).add(conflict.layer_object_id)
-    for layer, ids in wanted.items():
-        model = _LAYER_MODELS.get(layer)
-        if model is None:
-            if layer == ConflictLayer.BLACK_SPOT:
-                from traffic.models import BlackSpot
+    """The names of the layer items on the other side, as the conflict pages show them (page_selectors.layer_items:
+    a corridor's name, an external source's item by its title, ...), so a mail never names an item by its id alone."""
+    from .page_selectors import layer_items
 
-                for pk, key in BlackSpot.objects.filter(pk__in=ids).values_list("pk", "key"):
-                    names[(layer, str(pk))] = key
-            continue
-        numeric = [int(i) for i in ids if i.isdigit()]
-        for pk, name in model.objects.filter(pk__in=numeric).values_list("pk", "name"):
-            names[(layer, str(pk))] = name
-    return names
+    keys = {(c.layer, c.layer_object_id) for c in conflicts if c.roadwork_b_id is None}
+    return {key: item.name for key, item in layer_items(keys).items()}
 
 
 def _describe(conflict: Conflict, names: dict[tuple[str, str], str]) -> str:

@@ -111,3 +111,22 @@ def test_the_rule_knows_every_kind_of_external_item():
     from interop.models import ItemKind
 
     assert set(rules.EXTERNAL_KINDS) == set(ItemKind.values)
+
+
+def test_the_conflict_mail_names_the_external_item_by_its_title(file_source, stadtwerke, mailoutbox):
+    from django.utils import translation
+
+    from roadworks import notifications
+
+    stadtwerke.email = "baustellen@stadtwerke.example"
+    stadtwerke.save()
+    make_roadwork(stadtwerke)
+    poll_and_detect(file_source(wzdx_feed(wzdx_feature("A")), name="Autobahn GmbH"))
+
+    with override_settings(AUMAN_CONFLICT_NOTIFY_SEVERITIES=["error", "warning"]):
+        assert notifications.conflicts_notify() == 1
+
+    (mail,) = mailoutbox
+    with translation.override("de"):
+        assert f"{ConflictLayer.EXTERNAL.label}: Baustelle A\n" in mail.body
+    assert f": {item_id('A')}\n" not in mail.body  # not by its database id
