@@ -14,21 +14,19 @@ shows whole calendar years, the year of the day and the N-1 before it (see grid_
 so far and N-1 full years: at most one year less at the old end, never anything after today. Filters by kind of
 accident or by district are not in the grid; those tiles take the direct path.
 
-The grid is derived data, rebuilt by one statement (accident_grid_rebuild): as a whole after accident imports,
-nightly (beat) and by `manage.py rebuild_accident_grid`; for the calendar years an entry touches after police
-entries (through the jobs outbox, maps.tasks). Squares are per year, so rebuilding the squares of some years from
-the accidents of those years gives exactly the rows a whole rebuild would. Tiles notice a rebuild: the rows are
-rewritten, and the tile fingerprint covers their xmin.
+The grid is derived data. It is rebuilt as a whole by one statement (accident_grid_rebuild) after accident imports,
+nightly (beat) and by `manage.py rebuild_accident_grid`. A police entry changes one accident: only the squares it
+lay in and lies in now are written again (accident_grid_update, through the jobs outbox, maps.tasks), the top
+zoom's from the accidents in them, each lower zoom's from the four squares above, exactly as the whole rebuild
+makes them. Tiles notice either: the rows are rewritten, and the tile fingerprint covers their xmin.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
 from traffic.models import IncidentStatus
 
@@ -72,29 +70,22 @@ def grid_years(day: date) -> tuple[int, int]:
 
 # The calendar year of an accident, as the grid counts it: in the city's time zone.
 _YEAR_SQL = "extract(year FROM a.occurred_at AT TIME ZONE %(tz)s)::int"
+# The accidents the statistics count: not those of incidents cancelled as false reports.
+_COUNTED_SQL = """
+    FROM traffic_accident a LEFT JOIN traffic_incident i ON i.id = a.incident_id
+    WHERE i.status IS DISTINCT FROM %(cancelled)s"""
 
 
-def _rebuild_sql(*, some_years: bool) -> str:
-    """The rebuild statement; with some_years, only the squares of the years in %(years)s, from their accidents."""
+def _rebuild_sql() -> str:
     table = AccidentCell._meta.db_table
     top = ACCIDENT_GRID_MAX_ZOOM
     cx, cy = square_sql("a.m", top)
-    # A year's accidents lie in one range of occurred_at; the range (a day wider on each side, for the time zone)
-    # lets the index on occurred_at find them, the exact year test then keeps those of the city's calendar year.
-    years_only = (
-        f" AND a.occurred_at >= make_timestamptz(%(first_year)s - 1, 12, 31, 0, 0, 0, 'UTC')"
-        f" AND a.occurred_at < make_timestamptz(%(last_year)s + 1, 1, 2, 0, 0, 0, 'UTC')"
-        f" AND {_YEAR_SQL} = ANY(%(years)s)"
-        if some_years
-        else ""
-    )
-    # Zoom `top` from the accidents (those the statistics count: not of incidents cancelled as false reports).
+    # Zoom `top` from the accidents.
     ctes = [
         f"""src AS (
             SELECT a.id, a.category, a.kind, a.type, a.occurred_at, ST_Transform(a.location, {WEB_MERCATOR}) AS m,
                    {_YEAR_SQL} AS year
-            FROM traffic_accident a LEFT JOIN traffic_incident i ON i.id = a.incident_id
-            WHERE i.status IS DISTINCT FROM %(cancelled)s{years_only})""",
+            {_COUNTED_SQL})""",
         f"""z{top} AS (
             SELECT DISTINCT ON (cx, cy, year, category) *, count(*) OVER (PARTITION BY cx, cy, year, category) AS n
             FROM (SELECT a.*, {cx} AS cx, {cy} AS cy FROM src a) AS s
@@ -116,63 +107,149 @@ def _rebuild_sql(*, some_years: bool) -> str:
     )
     # The DELETE runs in the same statement and snapshot: readers see the old grid until the commit, then the new.
     return f"""
-        WITH gone AS (DELETE FROM {table}{" WHERE year = ANY(%(years)s)" if some_years else ""}), {", ".join(ctes)}
+        WITH gone AS (DELETE FROM {table}), {", ".join(ctes)}
         INSERT INTO {table} (zoom, cx, cy, year, category, count, accident_id, kind, type, occurred_at, location,
                              built_at)
         SELECT g.*, statement_timestamp() FROM ({union}) AS g
     """
 
 
-def accident_grid_rebuild(*, requested_at: datetime | None = None, years: list[int] | None = None) -> int | None:
-    """Rebuild the grid in one statement, whole or (years) the squares of those calendar years; returns the number
-    of squares written, None when skipped.
-
-    requested_at (the database clock when a rebuild of some years was asked for): when every square of those years
-    was rebuilt after it (by a rebuild of those years or a whole one), that rebuild already saw everything, and this
-    one is skipped. So a burst of police entries costs one or two rebuilds, not one each. A whole rebuild always
-    runs: it is asked for after imports, which may bring years the grid has no square of yet, and nightly.
-    Idempotent: the same accidents give the same rows."""
-    table = AccidentCell._meta.db_table
-    params: dict[str, object] = {"tz": settings.TIME_ZONE, "cancelled": IncidentStatus.CANCELLED.value}
-    if years is not None:
-        years = sorted(set(years))
-        if not years:
-            return 0
-        params.update(years=years, first_year=years[0], last_year=years[-1])
+def accident_grid_rebuild() -> int:
+    """Rebuild the whole grid in one statement; returns the number of squares. Idempotent: the same accidents give
+    the same rows."""
     with transaction.atomic(), connection.cursor() as cursor:
-        # Rebuilds wait for each other: two at once would both delete and both insert.
+        # Rebuilds and updates wait for each other: two at once would both delete and both insert.
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-        if requested_at is not None and years is not None:
-            # The oldest build among the squares of these years: a year without squares yet has none, and is built.
-            cursor.execute(f"SELECT min(built_at) FROM {table} WHERE year = ANY(%(years)s)", params)
-            (built_at,) = cursor.fetchone()
-            if built_at is not None and built_at > requested_at:
-                return None
         # The sorts of a million accidents spill to disk with the default work_mem.
         cursor.execute("SET LOCAL work_mem = '128MB'")
-        cursor.execute(_rebuild_sql(some_years=years is not None), params)
+        cursor.execute(_rebuild_sql(), {"tz": settings.TIME_ZONE, "cancelled": IncidentStatus.CANCELLED.value})
         return cursor.rowcount
 
 
-def accident_year(moment: datetime) -> int:
-    """The calendar year the grid counts an accident of this moment in (the city's time zone)."""
-    return timezone.localtime(moment, ZoneInfo(settings.TIME_ZONE)).year
+# --- Updating the squares of a few accidents ---------------------------------------------------------------------
+
+# An accident as the grid files it: its place (x, y in AUMAN_SRID), time (ISO 8601) and category. JSON values, so
+# the outbox can carry a list of them to the task.
+GridPoint = tuple[float, float, str, int]
+
+_KEYS = "accident_grid_keys"
 
 
-def database_now() -> datetime:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
+def _square_envelope_sql(z: int, alias: str) -> str:
+    """SQL for the square (alias.cx, alias.cy) of zoom z as a Web Mercator box."""
+    side = repr(square_side(z))
+    west = f"({alias}.cx * {side} - {ORIGIN_SHIFT!r})"
+    north = f"({ORIGIN_SHIFT!r} - {alias}.cy * {side})"
+    return f"ST_MakeEnvelope({west}, {north} - {side}, {west} + {side}, {north}, {WEB_MERCATOR})"
+
+
+def _update_statements() -> list[str]:
+    """The statements of accident_grid_update, in order (each sees what the one before wrote)."""
+    table = AccidentCell._meta.db_table
+    top = ACCIDENT_GRID_MAX_ZOOM
+    columns = "(zoom, cx, cy, year, category, count, accident_id, kind, type, occurred_at, location, built_at)"
+    point_cx, point_cy = square_sql(f"ST_Transform(ST_SetSRID(ST_MakePoint(p.x, p.y), {{srid}}), {WEB_MERCATOR})", top)
+    accident_cx, accident_cy = square_sql("a.m", top)
+    statements = [
+        # Dropped at the commit; dropped first too, for a second update in the same transaction (tests, a shell).
+        f"DROP TABLE IF EXISTS pg_temp.{_KEYS}",
+        f"CREATE TEMP TABLE {_KEYS} (zoom smallint, cx integer, cy integer, year smallint, category smallint) "
+        "ON COMMIT DROP",
+        # The squares of the top zoom the points lie in, then their parents, zoom by zoom.
+        f"""INSERT INTO {_KEYS}
+            SELECT DISTINCT {top}, {point_cx}, {point_cy},
+                   extract(year FROM p.occurred_at AT TIME ZONE %(tz)s)::int, p.category
+            FROM unnest(%(xs)s::float8[], %(ys)s::float8[], %(times)s::timestamptz[], %(categories)s::int[])
+                 AS p(x, y, occurred_at, category)""",
+        *(
+            f"INSERT INTO {_KEYS} SELECT DISTINCT {z}, floor(cx / 2.0)::int, floor(cy / 2.0)::int, year, category "
+            f"FROM {_KEYS} WHERE zoom = {z + 1}"
+            for z in range(top - 1, -1, -1)
+        ),
+    ]
+    for z in range(top, -1, -1):
+        # The partial GiST index of the zoom finds the squares by their place; the key then picks them exactly.
+        statements.append(
+            f"""DELETE FROM {table} AS c USING {_KEYS} AS k
+                WHERE k.zoom = {z} AND c.zoom = {z} AND c.location && {_square_envelope_sql(z, "k")}
+                  AND c.cx = k.cx AND c.cy = k.cy AND c.year = k.year AND c.category = k.category"""
+        )
+        if z == top:
+            # From the accidents in the square (found through their GiST index: the square's box in the storage
+            # SRID, widened, because the projections' lines do not run alike), as the whole rebuild's top zoom.
+            margin = repr(square_side(z) / 4 + 1)
+            source = f"""
+                SELECT k.cx, k.cy, k.year, k.category, a.id, a.kind, a.type, a.occurred_at, a.m, 1 AS n
+                FROM {_KEYS} AS k
+                CROSS JOIN LATERAL (
+                    SELECT a.*, ST_Transform(a.location, {WEB_MERCATOR}) AS m
+                    {_COUNTED_SQL}
+                      AND a.location && ST_Expand(ST_Transform({_square_envelope_sql(z, "k")}, {{srid}}), {margin})
+                      AND a.category = k.category AND {_YEAR_SQL} = k.year
+                ) AS a
+                WHERE k.zoom = {z} AND {accident_cx} = k.cx AND {accident_cy} = k.cy"""
+        else:
+            # From the four squares above, as the whole rebuild's lower zooms.
+            source = f"""
+                SELECT k.cx, k.cy, k.year, k.category, c.accident_id, c.kind, c.type, c.occurred_at, c.location,
+                       c.count AS n
+                FROM {_KEYS} AS k
+                JOIN {table} AS c ON c.zoom = {z + 1} AND c.location && {_square_envelope_sql(z, "k")}
+                 AND floor(c.cx / 2.0)::int = k.cx AND floor(c.cy / 2.0)::int = k.cy
+                 AND c.year = k.year AND c.category = k.category
+                WHERE k.zoom = {z}"""
+        statements.append(
+            f"""INSERT INTO {table} {columns}
+                SELECT DISTINCT ON (s.cx, s.cy, s.year, s.category) {z}, s.cx, s.cy, s.year, s.category,
+                       sum(s.n) OVER (PARTITION BY s.cx, s.cy, s.year, s.category), s.id, s.kind, s.type,
+                       s.occurred_at, s.m, statement_timestamp()
+                FROM ({source}) AS s(cx, cy, year, category, id, kind, type, occurred_at, m, n)
+                ORDER BY s.cx, s.cy, s.year, s.category, s.occurred_at DESC, s.id"""
+        )
+    return [statement.replace("{srid}", str(settings.AUMAN_SRID)) for statement in statements]
+
+
+def accident_grid_update(points: list[GridPoint]) -> int:
+    """Write again the squares, at every zoom, that accidents at these points lie in: what a whole rebuild would write
+    for them, from the accidents there now (an accident moved, or of another category or year, names its old state
+    and its new one). Returns the number of squares of the top zoom concerned."""
+    if not points:
+        return 0
+    params = {
+        "xs": [float(x) for x, _, _, _ in points],
+        "ys": [float(y) for _, y, _, _ in points],
+        "times": [moment for _, _, moment, _ in points],
+        "categories": [int(category) for _, _, _, category in points],
+        "tz": settings.TIME_ZONE,
+        "cancelled": IncidentStatus.CANCELLED.value,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        statements = _update_statements()
+        for statement in statements:
+            cursor.execute(statement, params)
+        cursor.execute(f"SELECT count(*) FROM {_KEYS} WHERE zoom = %s", [ACCIDENT_GRID_MAX_ZOOM])
         return cursor.fetchone()[0]
 
 
-def accident_grid_rebuild_on_commit(*, occurred: list[datetime] | None = None) -> None:
-    """Queue a rebuild after the current transaction (jobs outbox): accidents were written. With `occurred`, the
-    times of the accidents written, before and after the change: only the squares of their years are rebuilt."""
+def grid_point(location, occurred_at: datetime, category: int) -> GridPoint:
+    """An accident's state as accident_grid_update takes it (location in AUMAN_SRID)."""
+    return (location.x, location.y, occurred_at.isoformat(), int(category))
+
+
+def accident_grid_rebuild_on_commit() -> None:
+    """Queue a whole rebuild after the current transaction (jobs outbox): many accidents were written (an import)."""
     from jobs import outbox
 
     from .tasks import accident_grid_rebuild_task
 
-    if occurred is None:
-        outbox.enqueue(accident_grid_rebuild_task)
-    else:
-        outbox.enqueue(accident_grid_rebuild_task, sorted({accident_year(moment) for moment in occurred}))
+    outbox.enqueue(accident_grid_rebuild_task)
+
+
+def accident_grid_update_on_commit(points: list[GridPoint]) -> None:
+    """Queue the update of these accidents' squares after the current transaction (jobs outbox)."""
+    from jobs import outbox
+
+    from .tasks import accident_grid_update_task
+
+    outbox.enqueue(accident_grid_update_task, [list(point) for point in points])

@@ -11,10 +11,12 @@ _RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retr
 
 
 @shared_task(**_RETRY)
-def accident_grid_rebuild_task(years: list[int] | None = None) -> int | None:
-    """After accidents were written (queued through the jobs outbox; police entries name the years they touch),
-    and nightly as a whole (CELERY_BEAT_SCHEDULE).
+def accident_grid_rebuild_task() -> int:
+    """After accident imports (queued through the jobs outbox), and nightly (CELERY_BEAT_SCHEDULE)."""
+    return accident_grid.accident_grid_rebuild()
 
-    The database clock at the start: the writes that queued this committed before it, so a rebuild that began
-    later (while this one waited for the lock) saw them, and this one is skipped."""
-    return accident_grid.accident_grid_rebuild(requested_at=accident_grid.database_now(), years=years)
+
+@shared_task(**_RETRY)
+def accident_grid_update_task(points: list[list]) -> int:
+    """After a police entry changed an accident (queued through the jobs outbox): its squares, before and after."""
+    return accident_grid.accident_grid_update([tuple(point) for point in points])

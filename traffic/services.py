@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from auman.errors import ConcurrentEditError
-from maps.accident_grid import accident_grid_rebuild_on_commit
+from maps.accident_grid import accident_grid_update_on_commit, grid_point
 
 from . import permissions, workflow, workzones
 from .accidents import accident_errors, accident_field_values
@@ -101,8 +101,8 @@ def _check_accident_data(kind: str, accident: dict[str, Any] | None) -> None:
 
 def _save_accident(incident: Incident, data: dict[str, Any] | None, existing: Accident | None) -> None:
     """Writes the incident's Accident row from the accident block, or keeps its place and time in step."""
-    # The grid squares of the accident's year before the change lose it (when the time moves to another year).
-    occurred_before = [existing.occurred_at] if existing is not None else []
+    # The accident grid's squares it lay in before the change (its place, year or category may change).
+    before = [grid_point(existing.location, existing.occurred_at, existing.category)] if existing is not None else []
     if data is not None:
         accident = existing or Accident(incident=incident, source=AccidentSource.POLICE)
         for name, value in accident_field_values(data).items():
@@ -122,8 +122,8 @@ def _save_accident(incident: Incident, data: dict[str, Any] | None, existing: Ac
     accident.time_precision = TimePrecision.EXACT
     accident.full_clean()
     accident.save()
-    # The accident tiles of low zooms read a pre-aggregated grid: the squares of its years are rebuilt after the commit.
-    accident_grid_rebuild_on_commit(occurred=[*occurred_before, accident.occurred_at])
+    # The accident tiles of low zooms read a pre-aggregated grid: its squares are written again after the commit.
+    accident_grid_update_on_commit([*before, grid_point(accident.location, accident.occurred_at, accident.category)])
     if moved:
         # New, or at another place or time: is it a work-zone crash now? (a Celery task, after the commit)
         workzones.accident_flag_work_zone_on_commit(accident_id=accident.pk)
@@ -187,7 +187,7 @@ def incident_update(*, user: User, incident_id: uuid.UUID, data: dict[str, Any],
     if accident_given and accident is None:
         if existing is not None:
             existing.delete()
-            accident_grid_rebuild_on_commit(occurred=[existing.occurred_at])
+            accident_grid_update_on_commit([grid_point(existing.location, existing.occurred_at, existing.category)])
     else:
         _save_accident(incident, accident, existing)
     incident.refresh_from_db(fields=["period"])
@@ -267,8 +267,8 @@ def incident_transition(
     _record_transition(incident, user=user, from_status=from_status, at=at, comment=comment)
     if IncidentStatus.CANCELLED in (from_status, incident.status):
         # A false report's accident leaves the statistics, and the accident grid, and comes back on a reopen.
-        occurred = list(Accident.objects.filter(incident=incident).values_list("occurred_at", flat=True))
-        if occurred:
-            accident_grid_rebuild_on_commit(occurred=occurred)
+        points = [grid_point(a.location, a.occurred_at, a.category) for a in Accident.objects.filter(incident=incident)]
+        if points:
+            accident_grid_update_on_commit(points)
     incident.refresh_from_db(fields=["period"])
     return incident

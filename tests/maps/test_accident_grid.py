@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from maps import tasks
-from maps.accident_grid import accident_grid_rebuild, accident_year, database_now, grid_years
+from maps.accident_grid import accident_grid_rebuild, accident_grid_update, grid_point, grid_years
 from maps.models import ACCIDENT_GRID_MAX_ZOOM, AccidentCell
 from maps.tiles import parse_tile_request, tile_build, tile_rows, uses_accident_grid
 from tests.conftest import BERLIN, make_incident
@@ -106,10 +106,9 @@ def empty_cache():
 
 @pytest.fixture
 def run_grid_tasks(monkeypatch):
-    """The outbox hands the rebuild to Celery; here it runs at once, in the test's transaction."""
-    monkeypatch.setattr(
-        tasks.accident_grid_rebuild_task, "delay", lambda *args: tasks.accident_grid_rebuild_task(*args)
-    )
+    """The outbox hands the rebuild and the updates to Celery; here they run at once, in the test's transaction."""
+    for task in (tasks.accident_grid_rebuild_task, tasks.accident_grid_update_task):
+        monkeypatch.setattr(task, "delay", lambda *args, task=task: task(*args))
 
 
 # --- The same picture as the direct path ----------------------------------------------------------------------
@@ -189,36 +188,51 @@ def test_it_rebuilds_to_the_same_rows_every_time(bob):
     assert set(totals.values()) == {60}
 
 
-def test_it_skips_a_rebuild_of_some_years_that_a_later_one_already_covered():
-    accident = make_accident(*CENTRE)
-    year = accident_year(accident.occurred_at)
-    asked = database_now()
-    assert accident_grid_rebuild() == AccidentCell.objects.count()  # began after `asked`
-    assert accident_grid_rebuild(requested_at=asked, years=[year]) is None
-    assert accident_grid_rebuild(requested_at=asked, years=[year - 5]) == 0  # a year with no squares yet: built
-    assert accident_grid_rebuild(requested_at=database_now(), years=[year]) is not None
-    # A whole rebuild always runs: an import may bring years the grid has no square of.
-    assert accident_grid_rebuild(requested_at=asked) == AccidentCell.objects.count()
-
-
-def test_rebuilding_the_years_an_entry_touched_gives_the_rows_of_a_whole_rebuild_and_leaves_other_years(bob):
+def test_updating_the_squares_of_changed_accidents_writes_the_rows_of_a_whole_rebuild_and_no_others(bob):
     scatter(60)
     accident_grid_rebuild()
     built = dict(AccidentCell.objects.values_list("pk", "built_at"))
-    # Written past the services, in 2024 and 2026: a rebuild of those years alone catches up.
-    make_accident(*CENTRE, occurred_at=datetime(2024, 6, 1, 12, tzinfo=BERLIN), category=1)
-    moved = Accident.objects.filter(occurred_at__year=2023).first()
+    accidents = list(Accident.objects.order_by("occurred_at", "id"))
+    points = []
+    # Written past the services, as the services' hooks name them: before and after each change.
+    new = make_accident(*CENTRE, occurred_at=datetime(2024, 6, 1, 12, tzinfo=BERLIN), category=1)
+    points.append(grid_point(new.location, new.occurred_at, new.category))
+    moved = accidents[3]
+    points.append(grid_point(moved.location, moved.occurred_at, moved.category))
+    moved.location = Point(8.50, 49.47, srid=4326).transform(25832, clone=True)
     moved.occurred_at = datetime(2026, 1, 1, 0, 30, tzinfo=BERLIN)  # 2025-12-31 23:30 UTC: Berlin's 2026
     moved.save()
+    points.append(grid_point(moved.location, moved.occurred_at, moved.category))
+    recategorised = accidents[10]
+    points.append(grid_point(recategorised.location, recategorised.occurred_at, recategorised.category))
+    recategorised.category = 1 if recategorised.category != 1 else 2
+    recategorised.save()
+    points.append(grid_point(recategorised.location, recategorised.occurred_at, recategorised.category))
+    gone = accidents[20]
+    points.append(grid_point(gone.location, gone.occurred_at, gone.category))
+    gone.delete()
 
-    accident_grid_rebuild(years=[2023, 2024, 2026])
-    partial = grid_rows()
-    untouched = AccidentCell.objects.exclude(year__in=[2023, 2024, 2026])
-    assert untouched.exists()
-    assert all(built[pk] == at for pk, at in untouched.values_list("pk", "built_at"))
+    assert accident_grid_update(points) >= 4
+    updated = grid_rows()
+    rewritten = AccidentCell.objects.exclude(pk__in=list(built)).count()
+    assert 0 < rewritten < len(built) / 2  # the squares concerned at each zoom, not the grid
+    kept = AccidentCell.objects.filter(pk__in=list(built)).values_list("pk", "built_at")
+    assert all(built[pk] == at for pk, at in kept)
 
     accident_grid_rebuild()
-    assert partial == grid_rows()
+    assert updated == grid_rows()
+
+
+def test_an_update_leaves_a_square_whose_only_accident_left_empty_and_counts_cancelled_reports_out(bob):
+    accident = make_accident(*CENTRE)
+    accident_grid_rebuild()
+    point = grid_point(accident.location, accident.occurred_at, accident.category)
+    incident = make_incident(kind=IncidentKind.ACCIDENT, status=IncidentStatus.CANCELLED)
+    Accident.objects.filter(pk=accident.pk).update(incident=incident)
+
+    accident_grid_update([point])
+
+    assert not AccidentCell.objects.exists()
 
 
 def test_it_shows_a_police_accident_after_the_rebuild_the_outbox_queues(bob, carol, run_grid_tasks,
@@ -291,25 +305,27 @@ def test_it_leaves_accidents_of_cancelled_reports_out_of_the_grid(bob):
     assert not AccidentCell.objects.exists()
 
 
-def test_a_police_entry_queues_a_rebuild_of_the_years_it_touches(carol, monkeypatch,
-                                                                  django_capture_on_commit_callbacks):  # fmt: skip
+def test_a_police_entry_queues_an_update_of_its_squares(carol, monkeypatch, django_capture_on_commit_callbacks):
     queued: list[tuple] = []
-    monkeypatch.setattr(tasks.accident_grid_rebuild_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.accident_grid_update_task, "delay", lambda *args: queued.append(args))
+    place = Point(*CENTRE, srid=4326).transform(25832, clone=True)
     data = {
         "kind": IncidentKind.ACCIDENT,
-        "location": Point(*CENTRE, srid=4326).transform(25832, clone=True),
+        "location": place,
         "street_name": "Kaiserring",
-        "occurred_at": datetime(2026, 1, 1, 0, 30, tzinfo=BERLIN),  # Berlin's 2026, still 2025 in UTC
+        "occurred_at": datetime(2026, 1, 1, 0, 30, tzinfo=BERLIN),
         "accident": {"category": 3, "kind": 5, "type": 2, "involves": ["car"], "slightly_injured": 1},
     }
     with django_capture_on_commit_callbacks(execute=True):
         incident = incident_create(user=carol, data=data)
-    assert queued == [([2026],)]
+    ((point,),) = queued[0]
+    assert (point[0], point[1]) == (pytest.approx(place.x), pytest.approx(place.y))
+    assert (datetime.fromisoformat(point[2]), point[3]) == (data["occurred_at"], 3)
 
     queued.clear()
+    later = datetime(2025, 12, 31, 22, tzinfo=BERLIN)
     with django_capture_on_commit_callbacks(execute=True):
-        incident_update(
-            user=carol, incident_id=incident.pk, data={"occurred_at": datetime(2025, 12, 31, 22, tzinfo=BERLIN)},
-            expected_version=incident.version,
-        )  # fmt: skip
-    assert queued == [([2025, 2026],)]  # the year it left and the year it moved to
+        incident_update(user=carol, incident_id=incident.pk, data={"occurred_at": later},
+                        expected_version=incident.version)  # fmt: skip
+    (points,) = queued[0]  # the squares it lay in and those it lies in now
+    assert [(datetime.fromisoformat(p[2]), p[3]) for p in points] == [(data["occurred_at"], 3), (later, 3)]
