@@ -399,6 +399,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoadworkStatusEnum": "roadworks.models.RoadworkStatus",
         "IncidentStatusEnum": "traffic.models.IncidentStatus",
+        "ImportJobStatusEnum": "gisio.models.ImportJobStatus",
     },
 }
 
