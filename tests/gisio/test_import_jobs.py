@@ -302,3 +302,11 @@ def test_the_command_imports_a_large_file_at_once(bob, stadtwerke, tmp_path):
     call_command("import_roadworks", str(path), "--organisation", str(stadtwerke.pk), stdout=StringIO())
     assert Roadwork.objects.count() == 3
     assert not ImportJob.objects.exists()
+
+
+def test_operators_see_jobs_in_the_admin_without_the_file(client, api, alice, django_user_model):
+    job = job_of(upload(api(alice), collection(*PLAN), name="plan.geojson"))
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "pw-root-1"))
+    assert client.get("/admin/gisio/importjob/").status_code == 200
+    page = client.get(f"/admin/gisio/importjob/{job.pk}/change/")
+    assert page.status_code == 200 and "SW-JOB-1" not in page.content.decode()
