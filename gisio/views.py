@@ -16,6 +16,7 @@ from accounts.models import Organisation
 from roadworks import permissions as roadwork_permissions
 
 from .models import ImportJob, ImportJobStatus
+from .selectors import import_jobs_recent
 from .services import MAX_IMPORT_BYTES, MSG_FILE_TOO_LARGE, ImportFileError, roadworks_import_start
 
 # Seconds between the job page's reloads while the job is queued or running.
@@ -71,7 +72,8 @@ def import_page(request: HttpRequest) -> HttpResponse:
             status = 400
     else:
         form = ImportForm(choose_organisation=choose)
-    return render(request, "gisio/import.html", {"form": form, "report": report}, status=status)
+    context = {"form": form, "report": report, "jobs": import_jobs_recent(user=request.user)}
+    return render(request, "gisio/import.html", context, status=status)
 
 
 @login_required

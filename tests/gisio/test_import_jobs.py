@@ -310,3 +310,12 @@ def test_operators_see_jobs_in_the_admin_without_the_file(client, api, alice, dj
     assert client.get("/admin/gisio/importjob/").status_code == 200
     page = client.get(f"/admin/gisio/importjob/{job.pk}/change/")
     assert page.status_code == 200 and "SW-JOB-1" not in page.content.decode()
+
+
+def test_the_import_page_lists_the_users_own_recent_jobs(client, api, alice, erin):
+    job = job_of(upload(api(alice), collection(*PLAN), name="jahresplan.geojson"))
+    client.force_login(alice)
+    text = client.get("/gis/import/").content.decode()
+    assert 'id="gis-import-jobs"' in text and f'href="/gis/import/{job.pk}/"' in text and "jahresplan" in text
+    client.force_login(erin)
+    assert str(job.pk) not in client.get("/gis/import/").content.decode()
