@@ -399,6 +399,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoadworkStatusEnum": "roadworks.models.RoadworkStatus",
         "IncidentStatusEnum": "traffic.models.IncidentStatus",
+        "ImportJobStatusEnum": "gisio.models.ImportJobStatus",
     },
 }
 
@@ -516,6 +517,9 @@ AUMAN_DECISION_DAYS = _decision_days()
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var/media")))
 MEDIA_URL = "media/"
 AUMAN_MAX_ATTACHMENT_BYTES = env_int("AUMAN_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Bulk imports (gisio) of at most this many features run in the request; larger files become a background job
+# (about 30 ms per feature: 200 take some 6 s, well inside gunicorn's 30 s timeout).
+AUMAN_IMPORT_SYNC_FEATURES = env_int("AUMAN_IMPORT_SYNC_FEATURES", 200, minimum=0)
 
 # --- Accidents: black spots (Unfallhäufungsstellen) and work-zone crashes ---------------------
 # Rules as the FGSV guideline for accident commissions (M Uko 2012) defines them; the rule set is

@@ -8,31 +8,44 @@ queued on commit never runs). The report lists every rejected feature with its i
 
 Besides the API's own property names, two flat spellings that GIS files need are accepted, the same names the
 export writes: starts_at + ends_at (for period) and streets ("A; B", for street_names); weekdays may be "0,1,2".
+
+A file of more than AUMAN_IMPORT_SYNC_FEATURES features does not fit a web request (about 30 ms per feature, and
+gunicorn ends a worker after 30 s): roadworks_import_start keeps it as an ImportJob and queues it through the jobs
+outbox; a Celery worker runs it with import_job_run, the same roadworks_import as the synchronous path.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.gis.gdal import SpatialReference
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models.functions import Now
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyogrio.raw import read as ogr_read
 
 from accounts.models import Organisation, User
 from auman.geo import WGS84
+from jobs import outbox
 from roadworks import permissions as roadwork_permissions
 from roadworks.api import RoadworkSerializer
 from roadworks.services import roadwork_create
+
+from .models import ImportJob, ImportJobStatus
+
+logger = logging.getLogger(__name__)
 
 MSG_FILE_UNREADABLE = _("The file is neither GeoJSON nor a GeoPackage that can be read.")
 MSG_FILE_NO_FEATURES = _("The file contains no features.")
@@ -47,6 +60,10 @@ MSG_PERIOD_HALF = _("Give both starts_at and ends_at, or period.")
 MSG_REJECTED = _("{count} of {total} features were rejected; nothing was imported.")
 MSG_DRY_RUN_OK = _("Dry run: all {total} features are valid; nothing was imported.")
 MSG_IMPORTED = _("{total} roadworks were imported.")
+MSG_JOB_CRASHED = _(
+    "The import stopped because of an unexpected error; nothing was imported. Try again later or tell the operators."
+)
+MSG_JOB_INTERRUPTED = _("The import was interrupted (the server stopped); nothing was imported. Upload the file again.")
 
 MAX_IMPORT_FEATURES = 5000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -261,11 +278,14 @@ def roadworks_import(
     that organisation). Otherwise returns the report; the roadworks exist afterwards only if report.imported.
     """
     chosen = import_organisation_for(user=user, organisation=organisation)
-    features = read_features(data)
+    return _import_features(user=user, organisation=chosen, features=read_features(data), dry_run=dry_run)
+
+
+def _import_features(*, user: User, organisation: Organisation, features: list[Any], dry_run: bool) -> ImportReport:
     report = ImportReport(total=len(features), dry_run=dry_run)
     with transaction.atomic():
         for index, feature in enumerate(features, start=1):
-            roadwork, errors = _check_and_create(user=user, organisation=chosen, feature=feature)
+            roadwork, errors = _check_and_create(user=user, organisation=organisation, feature=feature)
             if errors:
                 report.rejected.append(Rejection(index=index, feature_id=_feature_label(feature, index), errors=errors))
             else:
@@ -274,3 +294,107 @@ def roadworks_import(
             # All or nothing: a rejected feature, or a dry run, leaves the database as it was.
             transaction.set_rollback(True)
     return report
+
+
+# --- large files: a job for a Celery worker -----------------------------------------------------------------------
+
+# A running job whose row is not locked was left by a worker that died (its transaction rolled back, nothing was
+# imported). The grace covers the moment between claiming the job and locking its row, and clocks of other hosts.
+INTERRUPTED_AFTER = timedelta(seconds=60)
+
+
+def roadworks_import_start(
+    *,
+    user: User,
+    data: bytes,
+    file_name: str = "",
+    organisation: Organisation | None = None,
+    dry_run: bool = False,
+) -> ImportReport | ImportJob:
+    """Import a small file at once (the report), or keep a large one as a queued ImportJob (returned).
+
+    Who may import, and whether the file can be read at all, is decided here for both: a refusal or an unreadable
+    file is an immediate error (PermissionDenied, ValidationError, ImportFileError), never a job that fails later."""
+    chosen = import_organisation_for(user=user, organisation=organisation)
+    features = read_features(data)
+    if len(features) <= settings.AUMAN_IMPORT_SYNC_FEATURES:
+        return _import_features(user=user, organisation=chosen, features=features, dry_run=dry_run)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            user=user,
+            organisation=chosen,
+            dry_run=dry_run,
+            data=data,
+            file_name=file_name[:255],
+            feature_count=len(features),
+            language=translation.get_language() or "",
+        )
+        from .tasks import import_job_run_task  # the task module imports this one
+
+        outbox.enqueue(import_job_run_task, str(job.pk))
+    return job
+
+
+def _job_failed(job_id: Any, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id).update(
+        status=ImportJobStatus.FAILED, error=message, data=b"", finished_at=Now()
+    )
+
+
+def _job_fail_if_interrupted(job_id: Any) -> None:
+    with transaction.atomic():
+        stale = (
+            ImportJob.objects.select_for_update(skip_locked=True)
+            .filter(pk=job_id, status=ImportJobStatus.RUNNING, started_at__lt=Now() - INTERRUPTED_AFTER)
+            .first()
+        )
+        if stale is not None:
+            logger.warning("import job %s was interrupted; marked failed", job_id)
+            _job_failed(job_id, str(MSG_JOB_INTERRUPTED))
+
+
+def _job_import(job: ImportJob) -> ImportReport:
+    if not job.user.is_active:
+        raise PermissionDenied(MSG_NOT_ALLOWED)
+    # The user's rights now, not at the upload: one who lost them meanwhile imports nothing.
+    return roadworks_import(user=job.user, data=bytes(job.data), organisation=job.organisation, dry_run=job.dry_run)
+
+
+def import_job_run(*, job_id: Any) -> str | None:
+    """Run a queued import job; returns the status it ended in, or None when it was not this call's to run.
+
+    Celery acknowledges late, so a message may come twice: only the call that moves the job out of `queued` runs it.
+    That call holds the job's row lock for the whole import, so a redelivery after a worker's death (nothing was
+    imported: its transaction rolled back) finds the job running and unlocked, and marks it failed instead of
+    leaving it running forever."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJobStatus.QUEUED).update(
+        status=ImportJobStatus.RUNNING, started_at=Now()
+    )
+    if not claimed:
+        _job_fail_if_interrupted(job_id)
+        return None
+    job = ImportJob.objects.select_related("user", "organisation").get(pk=job_id)
+    with translation.override(job.language or settings.LANGUAGE_CODE):
+        try:
+            with transaction.atomic():
+                ImportJob.objects.select_for_update().only("pk").get(pk=job_id)
+                report = _job_import(job)
+                # In the import's transaction: the roadworks and the report that names them commit together.
+                ImportJob.objects.filter(pk=job_id).update(
+                    status=ImportJobStatus.DONE, report=report.as_dict(), data=b"", finished_at=Now()
+                )
+        except ImportFileError as exc:
+            _job_failed(job_id, str(exc))
+            return ImportJobStatus.FAILED
+        except PermissionDenied as exc:
+            _job_failed(job_id, str(exc) or str(MSG_NOT_ALLOWED))
+            return ImportJobStatus.FAILED
+        except ValidationError as exc:
+            _job_failed(job_id, " ".join(_messages(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)))
+            return ImportJobStatus.FAILED
+        except Exception:
+            # The user gets a message they can act on; the traceback goes to the log, for the operators.
+            logger.exception("import job %s failed", job_id)
+            _job_failed(job_id, str(MSG_JOB_CRASHED))
+            return ImportJobStatus.FAILED
+    return ImportJobStatus.DONE

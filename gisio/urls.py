@@ -9,6 +9,7 @@ api_urlpatterns = [
         r"^export/(?P<layer>[a-z_]+)\.(?P<fmt>gpkg|shp\.zip|geojson|csv)$", api.ExportView.as_view(), name="export"
     ),
     path("roadworks/import/", api.RoadworkImportView.as_view(), name="roadworks-import"),
+    path("roadworks/import/<uuid:pk>/", api.RoadworkImportJobView.as_view(), name="roadworks-import-job"),
 ]
 
 ogcapi_urlpatterns = [
@@ -23,4 +24,5 @@ ogcapi_urlpatterns = [
 
 page_urlpatterns = [
     path("import/", views.import_page, name="import"),
+    path("import/<uuid:pk>/", views.import_job_page, name="import-job"),
 ]

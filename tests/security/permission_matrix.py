@@ -40,6 +40,7 @@ OBJECTS = {
     "moratorium": "a moratorium area",
     "event": "an event",
     "external_item": "an item of a non-public external source",
+    "import_job": "a background import of roadworks started by the own applicant (alice)",
 }
 
 
@@ -240,6 +241,9 @@ MATRIX: tuple[Rule, ...] = (
     # --- GIS import and export, OGC API Features ---------------------------------------------------------------------
     page("gisio:import", "GET", APPLICANTS | {AUTHORITY}, action="GIS import page"),
     api("gisio-api:roadworks-import", "POST", APPLICANTS | {AUTHORITY}, action="import roadworks (dry run)"),
+    # A background import is its starter's alone: everyone else gets 404 (the authority too).
+    page("gisio:import-job", "GET", frozenset({OWN}), "import_job", "follow one's background import"),
+    api("gisio-api:roadworks-import-job", "GET", frozenset({OWN}), "import_job", "read one's background import"),
     api(
         "gisio-api:export",
         "GET",

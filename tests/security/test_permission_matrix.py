@@ -23,6 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.models import Role, User
+from gisio.models import ImportJob, ImportJobStatus
 from interop.models import ExternalItem, ExternalSource
 from maps.models import StreetSegment
 from roadworks import tasks
@@ -131,6 +132,9 @@ def world(alice, erin, bob, carol, dave, leo, stadtwerke, settings, tmp_path, mo
         geometry=line(KAISERRING),
         period=DateTimeTZRange(timezone.now(), timezone.now() + timedelta(days=3)),
     )
+    import_job = ImportJob.objects.create(
+        user=alice, organisation=stadtwerke, feature_count=300, file_name="plan.geojson", status=ImportJobStatus.QUEUED
+    )
     boss = client_for(bob)
     layers = {}
     for name, path, body in (
@@ -159,6 +163,7 @@ def world(alice, erin, bob, carol, dave, leo, stadtwerke, settings, tmp_path, mo
         "incident": incident,
         "black_spot": black_spot,
         "external_item": external_item,
+        "import_job": import_job,
         **layers,
     }
     return World(users, objects)
