@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -68,6 +68,9 @@ def import_page(request: HttpRequest) -> HttpResponse:
                 form.add_error("file", str(exc))
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
+            except ValidationError as exc:  # no organisation chosen, and the user has none of their own
+                for name, messages in exc.message_dict.items():
+                    form.add_error(name if name in form.fields else None, messages)
         if not form.is_valid() or (report is not None and not report.ok):
             status = 400
     else:

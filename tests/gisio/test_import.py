@@ -250,3 +250,18 @@ def test_the_command_fails_and_imports_nothing_on_a_rejection(bob, stadtwerke, t
         call_command("import_roadworks", str(path), "--organisation", str(stadtwerke.pk), stdout=out)
     assert "#2 (CMD-2)" in out.getvalue()
     assert Roadwork.objects.count() == 0
+
+
+def test_an_authority_user_without_an_organisation_must_choose_one_on_the_page_and_in_the_api(client, api):
+    from accounts.models import Role, User
+    from gisio.services import MSG_ORGANISATION_REQUIRED
+
+    nobody = User.objects.create_user("ohne", password="pw-ohne-1", role=Role.AUTHORITY, organisation=None)
+    client.force_login(nobody)
+    page = client.post("/gis/import/", {"file": SimpleUploadedFile("p.geojson", collection(plan_feature("X-1")))})
+    assert page.status_code == 400
+    with translation.override("de"):
+        assert str(MSG_ORGANISATION_REQUIRED) in page.content.decode()
+    answer = upload(api(nobody), collection(plan_feature("X-1")))
+    assert answer.status_code == 400 and "organisation" in answer.json()
+    assert not Roadwork.objects.exists()
