@@ -76,6 +76,18 @@ _COUNTED_SQL = """
     WHERE i.status IS DISTINCT FROM %(cancelled)s"""
 
 
+def _squares_sql(source: str) -> str:
+    """SQL for the squares of one zoom from `source` (rows of cx, cy, year, category, id, kind, type, occurred_at, m,
+    n: accidents with n = 1, or the squares of the zoom above with their counts): per square, year and category the
+    counts add up and the newest accident stays the representative (ties: the smallest id). The one place of that
+    rule, for the whole rebuild and the update alike."""
+    return f"""
+        SELECT DISTINCT ON (cx, cy, year, category) cx, cy, year, category,
+               sum(n) OVER (PARTITION BY cx, cy, year, category) AS n, id, kind, type, occurred_at, m
+        FROM ({source}) AS s(cx, cy, year, category, id, kind, type, occurred_at, m, n)
+        ORDER BY cx, cy, year, category, occurred_at DESC, id"""
+
+
 def _rebuild_sql() -> str:
     table = AccidentCell._meta.db_table
     top = ACCIDENT_GRID_MAX_ZOOM
@@ -86,21 +98,16 @@ def _rebuild_sql() -> str:
             SELECT a.id, a.category, a.kind, a.type, a.occurred_at, ST_Transform(a.location, {WEB_MERCATOR}) AS m,
                    {_YEAR_SQL} AS year
             {_COUNTED_SQL})""",
-        f"""z{top} AS (
-            SELECT DISTINCT ON (cx, cy, year, category) *, count(*) OVER (PARTITION BY cx, cy, year, category) AS n
-            FROM (SELECT a.*, {cx} AS cx, {cy} AS cy FROM src a) AS s
-            ORDER BY cx, cy, year, category, occurred_at DESC, id)""",
     ]
-    # Each lower zoom from the one above: four squares make one, the counts add up, the newest stays.
+    accidents = f"SELECT {cx}, {cy}, a.year, a.category, a.id, a.kind, a.type, a.occurred_at, a.m, 1 FROM src AS a"
+    ctes.append(f"z{top} AS ({_squares_sql(accidents)})")
+    # Each lower zoom from the one above.
     for z in range(top - 1, -1, -1):
-        ctes.append(
-            f"""z{z} AS (
-            SELECT DISTINCT ON (cx, cy, year, category) id, category, kind, type, occurred_at, m, year,
-                   cx, cy, sum(n) OVER (PARTITION BY cx, cy, year, category) AS n
-            FROM (SELECT id, category, kind, type, occurred_at, m, year, floor(cx / 2.0)::int AS cx,
-                         floor(cy / 2.0)::int AS cy, n FROM z{z + 1}) AS s
-            ORDER BY cx, cy, year, category, occurred_at DESC, id)"""
+        above = (
+            "SELECT floor(cx / 2.0)::int, floor(cy / 2.0)::int, year, category, id, kind, type, occurred_at, m, n "
+            f"FROM z{z + 1}"
         )
+        ctes.append(f"z{z} AS ({_squares_sql(above)})")
     union = " UNION ALL ".join(
         f"SELECT {z} AS zoom, cx, cy, year, category, n, id, kind, type, occurred_at, m FROM z{z}"
         for z in range(top + 1)
@@ -176,7 +183,7 @@ def _update_statements() -> list[str]:
         )
         if z == top:
             # From the accidents in the square (found through their GiST index: the square's box in the storage
-            # SRID, widened, because the projections' lines do not run alike), as the whole rebuild's top zoom.
+            # SRID, widened, because the projections' lines do not run alike).
             margin = repr(square_side(z) / 4 + 1)
             source = f"""
                 SELECT k.cx, k.cy, k.year, k.category, a.id, a.kind, a.type, a.occurred_at, a.m, 1 AS n
@@ -189,7 +196,7 @@ def _update_statements() -> list[str]:
                 ) AS a
                 WHERE k.zoom = {z} AND {accident_cx} = k.cx AND {accident_cy} = k.cy"""
         else:
-            # From the four squares above, as the whole rebuild's lower zooms.
+            # From the four squares above.
             source = f"""
                 SELECT k.cx, k.cy, k.year, k.category, c.accident_id, c.kind, c.type, c.occurred_at, c.location,
                        c.count AS n
@@ -199,12 +206,7 @@ def _update_statements() -> list[str]:
                  AND c.year = k.year AND c.category = k.category
                 WHERE k.zoom = {z}"""
         statements.append(
-            f"""INSERT INTO {table} {columns}
-                SELECT DISTINCT ON (s.cx, s.cy, s.year, s.category) {z}, s.cx, s.cy, s.year, s.category,
-                       sum(s.n) OVER (PARTITION BY s.cx, s.cy, s.year, s.category), s.id, s.kind, s.type,
-                       s.occurred_at, s.m, statement_timestamp()
-                FROM ({source}) AS s(cx, cy, year, category, id, kind, type, occurred_at, m, n)
-                ORDER BY s.cx, s.cy, s.year, s.category, s.occurred_at DESC, s.id"""
+            f"INSERT INTO {table} {columns} SELECT {z}, q.*, statement_timestamp() FROM ({_squares_sql(source)}) AS q"
         )
     return [statement.replace("{srid}", str(settings.AUMAN_SRID)) for statement in statements]
 

@@ -1,1 +1,2 @@
-"""Standard traffic feeds: one module per format, each with a selector, a pure build(rows) -> bytes, and a view."""
+"""Standard traffic feeds: one module per format, each a document written by one PostgreSQL query, a fingerprint
+of its rows and a view; sql.py holds what they share."""

@@ -16,6 +16,8 @@ from django.utils import translation
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 
+from traffic.models import IncidentKind
+
 # PostGIS declares its functions expensive (to invite parallel plans), and ST_Dump counts as 1000 rows
 # per call, so even a 20-row feed looks costly enough for JIT compilation (~300 ms) and a parallel
 # worker (10+ ms to start) around a query that runs in about 1 ms. Both are off for this transaction only
@@ -56,8 +58,6 @@ PART_AS_LINE_SQL = """
 def incident_labels() -> str:
     """The incident kinds' labels in the feeds' language (LANGUAGE_CODE, whatever language a request asked for:
     the bytes are shared) as a JSON object for a query parameter, looked up once per build."""
-    from traffic.models import IncidentKind
-
     with translation.override(settings.LANGUAGE_CODE):
         return json.dumps({kind.value: str(kind.label) for kind in IncidentKind}, ensure_ascii=False)
 

@@ -8,8 +8,9 @@ fingerprint of the feed's rows (``workzone_fingerprint``), the document written 
 PostgreSQL writes the whole document: each road event's properties as JSON text (concat() of pre-quoted parts,
 to_json for free text), its geometry as ST_AsGeoJSON's text, its id (uuid_generate_v5 for the derived ones), its
 related road events (the ids of its work's events, gathered by a window), the data sources (one per organisation,
-grouped), and feed_info around them, spliced from its JSON text as Python's encoder writes it; Python only encodes
-the text. ``document_sql`` and the helpers it uses are shared with the TDx feed, which is built the same way.
+grouped), and feed_info around them, spliced from its JSON text as Python's encoder writes it; the bytes come back
+as PostgreSQL sent them (``sql.fetch_document``). ``document_sql`` and the helpers it uses are shared with the TDx
+feed, which is built the same way.
 
 Choices the specification leaves to the producer, made here once:
 
